@@ -1,0 +1,1 @@
+//! conf (work in progress)

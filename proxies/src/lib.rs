@@ -1,0 +1,1 @@
+//! proxies (work in progress)
