@@ -9,8 +9,8 @@
 //! send and read the IV live in `proxies::crypto_stream`.
 
 use aes::Aes128;
-use cfb_mode::{BufDecryptor, BufEncryptor};
 use cfb_mode::cipher::KeyIvInit;
+use cfb_mode::{BufDecryptor, BufEncryptor};
 
 /// Salt frp sets in `init()` of both `client/service.go` and `server/service.go`.
 pub const SALT: &[u8] = b"frp";
@@ -78,7 +78,10 @@ mod tests {
     /// Captured from real frp 0.65.0 (frp-protocol.md §4): token "abc".
     #[test]
     fn key_matches_frp() {
-        assert_eq!(hex::encode(derive_key(b"abc")), "62e5ed67fdd04e5f1f71d779ceb9667f");
+        assert_eq!(
+            hex::encode(derive_key(b"abc")),
+            "62e5ed67fdd04e5f1f71d779ceb9667f"
+        );
     }
 
     #[test]

@@ -1,0 +1,7 @@
+//! What the `frps` and `frpc` binaries share at their edge, outside the libraries that do the
+//! work: log output in frp's format ([`log`]), frp's command-line flag spelling ([`args`]) and
+//! turning SIGINT/SIGTERM into a shutdown ([`signal`]).
+
+pub mod args;
+pub mod log;
+pub mod signal;

@@ -1,0 +1,280 @@
+//! A guard around one running `frps`/`frpc` process.
+//!
+//! Output (stdout and stderr) goes to a log file so nothing blocks on a full pipe and the text
+//! survives the process for failure reports. The process is killed and reaped on `Drop`, and
+//! every wait is bounded and fails early when the process has already exited.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use tokio::net::TcpStream;
+
+/// How often waits poll the log file, the port or the process state.
+const POLL: Duration = Duration::from_millis(50);
+/// Lines of log quoted in an error message (`Ctx` prints whole logs on failure).
+const TAIL_LINES: usize = 20;
+
+/// What to launch: program, arguments, working directory, extra environment.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// Human-readable name used in messages, e.g. `frps (real)`.
+    pub label: String,
+    /// The binary.
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<OsString>,
+    /// Working directory (relative paths in configs resolve against it).
+    pub cwd: PathBuf,
+    /// Extra environment variables.
+    pub envs: Vec<(String, String)>,
+    /// File receiving stdout and stderr.
+    pub log_path: PathBuf,
+}
+
+/// A running frp process, killed (SIGKILL) and reaped when dropped.
+#[derive(Debug)]
+pub struct FrpProcess {
+    label: String,
+    log_path: PathBuf,
+    child: Mutex<Child>,
+}
+
+impl FrpProcess {
+    /// Starts the process described by `launch`.
+    pub fn spawn(launch: Launch) -> Result<Self> {
+        let log = File::create(&launch.log_path)
+            .with_context(|| format!("creating log file {}", launch.log_path.display()))?;
+        let log_err = log.try_clone().context("duplicating the log file handle")?;
+        let child = Command::new(&launch.program)
+            .args(&launch.args)
+            .current_dir(&launch.cwd)
+            .envs(launch.envs.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_err))
+            .spawn()
+            .with_context(|| format!("spawning {} ({})", launch.label, launch.program.display()))?;
+        Ok(Self {
+            label: launch.label,
+            log_path: launch.log_path,
+            child: Mutex::new(child),
+        })
+    }
+
+    /// The label given at launch.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The log file.
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// Everything the process printed so far, with ANSI colour codes removed.
+    pub fn log(&self) -> String {
+        read_log(&self.log_path)
+    }
+
+    fn child(&self) -> MutexGuard<'_, Child> {
+        // A poisoned lock only means another thread panicked while polling; the Child is fine.
+        self.child.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The exit status if the process has exited.
+    pub fn exit_status(&self) -> Option<ExitStatus> {
+        self.child().try_wait().ok().flatten()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&self) -> bool {
+        self.exit_status().is_none()
+    }
+
+    /// Fails (with the log tail) if the process has exited.
+    pub fn ensure_running(&self) -> Result<()> {
+        match self.exit_status() {
+            None => Ok(()),
+            Some(status) => Err(self.failure(&format!("exited unexpectedly ({status})"))),
+        }
+    }
+
+    /// Kills the process (SIGKILL) and waits for it; a no-op if it already exited.
+    pub fn kill(&self) {
+        let mut child = self.child();
+        if matches!(child.try_wait(), Ok(None)) {
+            let _ = child.kill();
+        }
+        let _ = child.wait();
+    }
+
+    /// Waits until the log contains `pattern` (plain substring, ANSI codes stripped).
+    pub async fn wait_for_log(&self, pattern: &str, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let exited = self.exit_status();
+            if self.log().contains(pattern) {
+                return Ok(());
+            }
+            if let Some(status) = exited {
+                return Err(
+                    self.failure(&format!("exited ({status}) without printing {pattern:?}"))
+                );
+            }
+            if Instant::now() >= deadline {
+                return Err(self.failure(&format!("did not print {pattern:?} within {timeout:?}")));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Waits until something accepts TCP connections on `127.0.0.1:port`, failing early if
+    /// this process exits first.
+    pub async fn wait_for_port(&self, port: u16, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.ensure_running()
+                .with_context(|| format!("waiting for port {port}"))?;
+            let attempt = tokio::time::timeout(
+                Duration::from_millis(500),
+                TcpStream::connect(("127.0.0.1", port)),
+            )
+            .await;
+            if let Ok(Ok(_stream)) = attempt {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(self.failure(&format!("port {port} not listening within {timeout:?}")));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Waits for the process to exit on its own and returns its status.
+    pub async fn wait_exit(&self, timeout: Duration) -> Result<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.exit_status() {
+                return Ok(status);
+            }
+            if Instant::now() >= deadline {
+                return Err(self.failure(&format!("still running after {timeout:?}")));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// An error naming this process, with `what` and the tail of its log.
+    pub fn failure(&self, what: &str) -> anyhow::Error {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n");
+        anyhow!(
+            "{} {what}\n--- last lines of {} ---\n{tail}\n---",
+            self.label,
+            self.log_path.display()
+        )
+    }
+}
+
+impl Drop for FrpProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Reads a log file as text with ANSI escape sequences removed ("" if unreadable).
+pub fn read_log(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    strip_ansi(&String::from_utf8_lossy(&bytes))
+}
+
+/// Removes ANSI CSI sequences (`ESC [ ... final-byte`), which real frp writes to its console
+/// log even when it is not a terminal (frp `pkg/util/log`, colour on unless
+/// `log.disablePrintColor`).
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            for d in chars.by_ref() {
+                if ('@'..='~').contains(&d) {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Fails unless `status` is an exit with a non-zero code (a signal death does not count).
+pub fn ensure_failed_exit(status: ExitStatus, who: &str) -> Result<()> {
+    match status.code() {
+        Some(0) => bail!("{who} exited with code 0, expected a failure"),
+        Some(_) => Ok(()),
+        None => bail!("{who} was killed by a signal ({status}), expected a non-zero exit code"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_colours() {
+        let raw = "\u{1b}[1;34m2026 [I] frps started\n\u{1b}[0m";
+        assert_eq!(strip_ansi(raw), "2026 [I] frps started\n");
+    }
+
+    fn sh(dir: &Path, script: &str) -> FrpProcess {
+        FrpProcess::spawn(Launch {
+            label: "sh".into(),
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), script.into()],
+            cwd: dir.to_path_buf(),
+            envs: vec![("E2E_X".into(), "hello".into())],
+            log_path: dir.join("sh.log"),
+        })
+        .expect("spawn sh")
+    }
+
+    #[tokio::test]
+    async fn waits_for_log_and_exit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = sh(dir.path(), "echo \"$E2E_X world\"; sleep 0.2; exit 3");
+        p.wait_for_log("hello world", Duration::from_secs(5))
+            .await
+            .expect("log line");
+        let status = p.wait_exit(Duration::from_secs(5)).await.expect("exit");
+        assert_eq!(status.code(), Some(3));
+        assert!(!p.is_running());
+        let err = p
+            .wait_for_log("never printed", Duration::from_secs(5))
+            .await
+            .expect_err("must fail fast after exit");
+        assert!(err.to_string().contains("exited"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn drop_kills() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = sh(dir.path(), "sleep 30");
+        assert!(p.is_running());
+        let err = p
+            .wait_for_port(1, Duration::from_millis(200))
+            .await
+            .expect_err("nothing listens on port 1");
+        assert!(err.to_string().contains("port 1"), "{err}");
+        let started = Instant::now();
+        drop(p);
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+}

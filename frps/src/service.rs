@@ -1,0 +1,188 @@
+//! The frps service: binds the control listener, accepts logical connections (after the
+//! transport layer's sniffing, TLS and yamux), reads each one's first message within 10 s and
+//! dispatches it: `Login` opens a control session, `NewWorkConn` joins a client's work
+//! connection pool, `NewVisitorConn` goes to a visitor listener. Mirrors frp v0.65.0
+//! `server/service.go` (`handleConnection`, `RegisterControl`, `RegisterWorkConn`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use control::{Login, LoginResp, Message, NewVisitorConn, NewVisitorConnResp, NewWorkConn, StartWorkConn};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, info_span, warn, Instrument};
+use transports::{BoxStream, Net, ServerListener};
+
+use crate::session::{ControlHandle, ControlSession};
+use crate::registry::Registry;
+use crate::settings::ServerSettings;
+use crate::ServerError;
+
+/// frp's `connReadTimeout`: how long a new connection may take to send its first message.
+const FIRST_MSG_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Version string frps reports in `LoginResp`.
+pub const VERSION: &str = "0.65.0";
+
+/// State shared by every task of one running server.
+pub(crate) struct Shared<N: Net> {
+    pub(crate) settings: ServerSettings,
+    pub(crate) net: N,
+    pub(crate) registry: Registry,
+    pub(crate) tasks: TaskTracker,
+    pub(crate) shutdown: CancellationToken,
+}
+
+/// A bound, not yet serving frps. Tests use it to learn the port the OS picked.
+pub struct Server<N: Net> {
+    shared: Arc<Shared<N>>,
+    listener: ServerListener,
+}
+
+impl<N: Net> Server<N> {
+    /// Binds the listeners described by `settings`.
+    pub async fn bind(
+        settings: ServerSettings,
+        net: N,
+        shutdown: CancellationToken,
+    ) -> Result<Self, ServerError> {
+        let listener = ServerListener::bind(crate::settings_map::listener_options(&settings), net.clone())
+            .await
+            .map_err(ServerError::Listen)?;
+        info!("frps tcp listen on {}", listener.local_addr());
+        let registry = Registry::new(&settings);
+        let shared = Arc::new(Shared {
+            settings,
+            net,
+            registry,
+            tasks: TaskTracker::new(),
+            shutdown,
+        });
+        Ok(Self { shared, listener })
+    }
+
+    /// The control listener's address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` is cancelled, then closes every session and waits for them.
+    pub async fn serve(mut self) -> Result<(), ServerError> {
+        info!("frps started successfully");
+        let shutdown = self.shared.shutdown.clone();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                accepted = self.listener.accept() => match accepted {
+                    Ok((conn, peer)) => {
+                        let shared = self.shared.clone();
+                        self.shared.tasks.spawn(handle_connection(shared, conn, peer));
+                    }
+                    Err(e) => {
+                        warn!("listener for incoming connections from client closed: {e}");
+                        break;
+                    }
+                },
+            }
+        }
+        drop(self.listener);
+        self.shared.registry.close_all();
+        self.shared.tasks.close();
+        self.shared.tasks.wait().await;
+        Ok(())
+    }
+}
+
+/// Reads the first message of a new logical connection and dispatches it.
+async fn handle_connection<N: Net>(shared: Arc<Shared<N>>, mut conn: BoxStream, peer: SocketAddr) {
+    let first = match tokio::time::timeout(FIRST_MSG_TIMEOUT, ::control::read_msg(&mut conn)).await {
+        Ok(Ok(m)) => m,
+        Ok(Err(e)) => {
+            warn!("connection from [{peer}] closed: failed to read first message: {e}");
+            return;
+        }
+        Err(_) => {
+            warn!("connection from [{peer}] closed: no message within {FIRST_MSG_TIMEOUT:?}");
+            return;
+        }
+    };
+    match first {
+        Message::Login(login) => register_control(shared, conn, peer, login).await,
+        Message::NewWorkConn(m) => register_work_conn(&shared, conn, peer, m).await,
+        Message::NewVisitorConn(m) => register_visitor_conn(&shared, conn, m).await,
+        other => {
+            warn!(
+                "error message type [{}] for the new connection [{peer}]",
+                other.type_name()
+            );
+        }
+    }
+}
+
+async fn register_control<N: Net>(shared: Arc<Shared<N>>, mut conn: BoxStream, peer: SocketAddr, mut login: Login) {
+    if login.run_id.is_empty() {
+        login.run_id = ::control::new_run_id(&mut rand::thread_rng());
+    }
+    let span = info_span!("control", run_id = %login.run_id);
+    async move {
+        info!(
+            "client login info: ip [{peer}] version [{}] hostname [{}] os [{}] arch [{}]",
+            login.version, login.hostname, login.os, login.arch
+        );
+        if let Err(e) = shared.registry.verifier().verify_login(&login) {
+            warn!("register control error: {e}");
+            let resp = LoginResp {
+                version: VERSION.into(),
+                error: shared.settings.client_error("register control error", &e.to_string()),
+                ..Default::default()
+            };
+            let _ = ::control::write_msg(&mut conn, &Message::LoginResp(resp)).await;
+            return;
+        }
+        let (handle, session) = ControlSession::new(shared.clone(), &login);
+        if let Some(old) = shared.registry.insert_control(handle.clone()) {
+            info!("replaced by client [{}]", login.run_id);
+            old.close();
+            old.wait_closed().await;
+        }
+        let resp = LoginResp { version: VERSION.into(), run_id: login.run_id.clone(), ..Default::default() };
+        if let Err(e) = ::control::write_msg(&mut conn, &Message::LoginResp(resp)).await {
+            warn!("write login response to [{peer}]: {e}");
+            shared.registry.remove_control(&handle);
+            return;
+        }
+        session.run(conn).await;
+        shared.registry.remove_control(&handle);
+    }
+    .instrument(span)
+    .await
+}
+
+async fn register_work_conn<N: Net>(shared: &Shared<N>, mut conn: BoxStream, peer: SocketAddr, m: NewWorkConn) {
+    let Some(ctl): Option<ControlHandle> = shared.registry.control(&m.run_id) else {
+        warn!("no client control found for run id [{}] (work connection from [{peer}])", m.run_id);
+        return;
+    };
+    if let Err(e) = shared.registry.verifier().verify_new_work_conn(&m) {
+        warn!("invalid NewWorkConn with run id [{}]: {e}", m.run_id);
+        let resp = StartWorkConn {
+            error: shared.settings.client_error("invalid NewWorkConn", &e.to_string()),
+            ..Default::default()
+        };
+        let _ = ::control::write_msg(&mut conn, &Message::StartWorkConn(resp)).await;
+        return;
+    }
+    if ctl.register_work_conn(conn).is_err() {
+        debug!("work connection pool is full, discarding");
+    }
+}
+
+async fn register_visitor_conn<N: Net>(_shared: &Shared<N>, mut conn: BoxStream, m: NewVisitorConn) {
+    // Visitors (stcp/sudp) come with their proxy types; until then no listener exists, and frp
+    // answers a visitor for an unknown proxy this way (`server/visitor/visitor.go`).
+    let detail = format!("custom listener for [{}] doesn't exist", m.proxy_name);
+    warn!("register visitor conn error: {detail}");
+    let resp = NewVisitorConnResp { proxy_name: m.proxy_name, error: detail };
+    let _ = ::control::write_msg(&mut conn, &Message::NewVisitorConnResp(resp)).await;
+}

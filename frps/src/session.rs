@@ -1,0 +1,362 @@
+//! One client's control session on frps: an actor task that owns the (encrypted) control
+//! stream, the client's proxies and its work-connection pool.
+//!
+//! Flow (frp v0.65.0 `server/control.go`):
+//! - after `LoginResp` (written in clear by the service) the stream is wrapped in frp's
+//!   AES-128-CFB cipher keyed by `auth.token`; a writer task drains the outgoing queue;
+//! - `poolCount` `ReqWorkConn`s are sent at once; every work connection taken from the pool is
+//!   replaced by another `ReqWorkConn`;
+//! - `NewProxy` registers a proxy and is answered by `NewProxyResp`; `CloseProxy` closes one;
+//!   `Ping` is verified and answered by `Pong`; the heartbeat timeout closes the session;
+//! - on exit the pool is drained, every proxy closed and its ports released, and the handle's
+//!   `closed` signal fires so a re-login with the same run id can proceed.
+//!
+//! Other tasks hold a cheap [`ControlHandle`].
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use control::{
+    CloseProxy, Login, Message, MsgCodec, NewProxy, NewProxyResp, Ping, Pong, ReqWorkConn,
+};
+use futures::StreamExt;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{mpsc, Mutex};
+use tokio::time::Instant;
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+use transports::{BoxStream, Net};
+
+use crate::proxy::{self, ServerProxy};
+use crate::service::Shared;
+
+/// Capacity of the outgoing message queue (frp's dispatcher uses 100).
+const SEND_QUEUE: usize = 100;
+/// How often the heartbeat timeout is checked (frp: every second).
+const HEARTBEAT_CHECK: Duration = Duration::from_secs(1);
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Why no work connection could be had.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WorkConnError {
+    #[error("control is already closed")]
+    Closed,
+    #[error("timeout trying to get work connection")]
+    Timeout,
+}
+
+struct HandleInner {
+    id: u64,
+    run_id: String,
+    user: String,
+    pool_tx: mpsc::Sender<BoxStream>,
+    pool_rx: Mutex<mpsc::Receiver<BoxStream>>,
+    msg_tx: mpsc::Sender<Message>,
+    pool_count: usize,
+    user_conn_timeout: Duration,
+    /// Fired to ask the session to end.
+    cancel: CancellationToken,
+    /// Fired once the session has released everything.
+    closed: CancellationToken,
+}
+
+/// A cheap handle on a client's control session.
+#[derive(Clone)]
+pub(crate) struct ControlHandle(Arc<HandleInner>);
+
+impl ControlHandle {
+    pub(crate) fn run_id(&self) -> &str {
+        &self.0.run_id
+    }
+
+    /// The user the client logged in as (frp's `user`).
+    #[allow(dead_code)]
+    pub(crate) fn user(&self) -> &str {
+        &self.0.user
+    }
+
+    /// Whether two handles name the same session (a re-login makes a new one).
+    pub(crate) fn same(&self, other: &ControlHandle) -> bool {
+        self.0.id == other.0.id
+    }
+
+    /// Adds a connection the client opened in answer to `ReqWorkConn`; a full pool gives it back.
+    pub(crate) fn register_work_conn(&self, conn: BoxStream) -> Result<(), BoxStream> {
+        if self.0.cancel.is_cancelled() {
+            return Err(conn);
+        }
+        self.0.pool_tx.try_send(conn).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(c) | mpsc::error::TrySendError::Closed(c) => c,
+        })
+    }
+
+    /// Takes a work connection: from the pool if one is there, else asks the client for one and
+    /// waits up to `userConnTimeout`. Either way a replacement is requested (frp `GetWorkConn`).
+    pub(crate) async fn get_work_conn(&self) -> Result<BoxStream, WorkConnError> {
+        let inner = &self.0;
+        let mut rx = inner.pool_rx.lock().await;
+        let conn = match rx.try_recv() {
+            Ok(c) => c,
+            Err(mpsc::error::TryRecvError::Disconnected) => return Err(WorkConnError::Closed),
+            Err(mpsc::error::TryRecvError::Empty) => {
+                self.request_work_conn()?;
+                tokio::select! {
+                    _ = inner.cancel.cancelled() => return Err(WorkConnError::Closed),
+                    got = tokio::time::timeout(inner.user_conn_timeout, rx.recv()) => match got {
+                        Ok(Some(c)) => c,
+                        Ok(None) => return Err(WorkConnError::Closed),
+                        Err(_) => {
+                            warn!("{}", WorkConnError::Timeout);
+                            return Err(WorkConnError::Timeout);
+                        }
+                    },
+                }
+            }
+        };
+        drop(rx);
+        let _ = self.request_work_conn();
+        Ok(conn)
+    }
+
+    /// How many pooled connections a user connection may try before giving up (frp: poolCount+1).
+    pub(crate) fn work_conn_attempts(&self) -> usize {
+        self.0.pool_count + 1
+    }
+
+    fn request_work_conn(&self) -> Result<(), WorkConnError> {
+        self.0
+            .msg_tx
+            .try_send(Message::ReqWorkConn(ReqWorkConn::default()))
+            .map_err(|_| WorkConnError::Closed)
+    }
+
+    /// Asks the session to end.
+    pub(crate) fn close(&self) {
+        self.0.cancel.cancel();
+    }
+
+    /// Resolves once the session has released its proxies, ports and pool.
+    pub(crate) async fn wait_closed(&self) {
+        self.0.closed.cancelled().await;
+    }
+}
+
+/// The session actor, before it runs.
+pub(crate) struct ControlSession<N: Net> {
+    shared: Arc<Shared<N>>,
+    handle: ControlHandle,
+    msg_rx: mpsc::Receiver<Message>,
+    proxies: HashMap<String, ServerProxy>,
+    ports_used: u32,
+    last_ping: Instant,
+}
+
+impl<N: Net> ControlSession<N> {
+    /// Creates the session for a verified login; `login.run_id` is already set.
+    pub(crate) fn new(shared: Arc<Shared<N>>, login: &Login) -> (ControlHandle, Self) {
+        let max = shared.settings.max_pool_count as i64;
+        let pool_count = login.pool_count.clamp(0, max) as usize;
+        let (pool_tx, pool_rx) = mpsc::channel(pool_count + 10);
+        let (msg_tx, msg_rx) = mpsc::channel(SEND_QUEUE);
+        let handle = ControlHandle(Arc::new(HandleInner {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            run_id: login.run_id.clone(),
+            user: login.user.clone(),
+            pool_tx,
+            pool_rx: Mutex::new(pool_rx),
+            msg_tx,
+            pool_count,
+            user_conn_timeout: shared.settings.user_conn_timeout,
+            cancel: shared.shutdown.child_token(),
+            closed: CancellationToken::new(),
+        }));
+        let session = Self {
+            shared,
+            handle: handle.clone(),
+            msg_rx,
+            proxies: HashMap::new(),
+            ports_used: 0,
+            last_ping: Instant::now(),
+        };
+        (session_handle(&handle), session)
+    }
+
+    /// Runs the session on the control stream until the client leaves, the heartbeat times
+    /// out, a newer login replaces it, or the server shuts down.
+    pub(crate) async fn run(mut self, conn: BoxStream) {
+        let key = control::crypto::derive_key(self.shared.settings.token.as_bytes());
+        let stream = proxies::crypto_stream::CryptoStream::new(conn, key);
+        let (rd, wr) = tokio::io::split(stream);
+        let mut reader = FramedRead::new(rd, MsgCodec::default());
+        let cancel = self.handle.0.cancel.clone();
+        let msg_rx = std::mem::replace(&mut self.msg_rx, mpsc::channel(1).1);
+        let writer = tokio::spawn(write_loop(wr, msg_rx, cancel.clone()));
+
+        for _ in 0..self.handle.0.pool_count {
+            let _ = self.handle.request_work_conn();
+        }
+        let mut tick = tokio::time::interval(HEARTBEAT_CHECK);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tick.tick(), if self.shared.settings.heartbeat_timeout.is_some() => {
+                    if self.heartbeat_expired() {
+                        warn!("heartbeat timeout");
+                        break;
+                    }
+                }
+                frame = reader.next() => match frame {
+                    Some(Ok(m)) => self.handle_msg(m).await,
+                    Some(Err(e)) => {
+                        warn!("control connection error: {e}");
+                        break;
+                    }
+                    None => {
+                        debug!("control connection closed by client");
+                        break;
+                    }
+                },
+            }
+        }
+        cancel.cancel();
+        let _ = writer.await;
+        drop(reader);
+        self.release().await;
+    }
+
+    fn heartbeat_expired(&self) -> bool {
+        match self.shared.settings.heartbeat_timeout {
+            Some(t) => self.last_ping.elapsed() > t,
+            None => false,
+        }
+    }
+
+    async fn handle_msg(&mut self, m: Message) {
+        match m {
+            Message::NewProxy(m) => {
+                let resp = self.handle_new_proxy(m).await;
+                self.send(Message::NewProxyResp(resp));
+            }
+            Message::CloseProxy(CloseProxy { proxy_name }) => {
+                self.close_proxy(&proxy_name);
+                info!("close proxy [{proxy_name}] success");
+            }
+            Message::Ping(p) => self.handle_ping(p),
+            other => debug!("ignoring message [{}] on control connection", other.type_name()),
+        }
+    }
+
+    fn handle_ping(&mut self, ping: Ping) {
+        if let Err(e) = self.shared.registry.verifier().verify_ping(&ping) {
+            warn!("received invalid ping: {e}");
+            let error = self.shared.settings.client_error("invalid ping", &e.to_string());
+            self.send(Message::Pong(Pong { error }));
+            return;
+        }
+        self.last_ping = Instant::now();
+        debug!("receive heartbeat");
+        self.send(Message::Pong(Pong::default()));
+    }
+
+    async fn handle_new_proxy(&mut self, m: NewProxy) -> NewProxyResp {
+        let name = m.proxy_name.clone();
+        let proxy_type = m.proxy_type.clone();
+        match self.register_proxy(m).await {
+            Ok(remote_addr) => {
+                info!("new proxy [{name}] type [{proxy_type}] success");
+                NewProxyResp { proxy_name: name, remote_addr, error: String::new() }
+            }
+            Err(e) => {
+                warn!("new proxy [{name}] type [{proxy_type}] error: {e}");
+                let error = self
+                    .shared
+                    .settings
+                    .client_error(&format!("new proxy [{name}] error"), &e.to_string());
+                NewProxyResp { proxy_name: name, remote_addr: String::new(), error }
+            }
+        }
+    }
+
+    async fn register_proxy(&mut self, m: NewProxy) -> Result<String, proxy::ProxyError> {
+        let name = m.proxy_name.clone();
+        let used = proxy::ports_needed(&m);
+        let max = self.shared.settings.max_ports_per_client;
+        if max > 0 && self.ports_used + used > max {
+            return Err(proxy::ProxyError::TooManyPorts);
+        }
+        if !self.shared.registry.claim_proxy_name(&name) {
+            return Err(proxy::ProxyError::Exists(name));
+        }
+        match proxy::start(&self.shared, &self.handle, m).await {
+            Ok(pxy) => {
+                let addr = pxy.remote_addr.clone();
+                self.ports_used += used;
+                self.proxies.insert(name, pxy);
+                Ok(addr)
+            }
+            Err(e) => {
+                self.shared.registry.release_proxy_name(&name);
+                Err(e)
+            }
+        }
+    }
+
+    fn close_proxy(&mut self, name: &str) {
+        if let Some(pxy) = self.proxies.remove(name) {
+            self.ports_used = self.ports_used.saturating_sub(pxy.ports_used);
+            pxy.close(&self.shared);
+        }
+    }
+
+    fn send(&self, m: Message) {
+        if self.handle.0.msg_tx.try_send(m).is_err() {
+            debug!("control send queue closed or full");
+        }
+    }
+
+    /// Releases the pool, proxies and ports, then fires `closed`.
+    async fn release(mut self) {
+        {
+            let mut rx = self.handle.0.pool_rx.lock().await;
+            rx.close();
+            while rx.try_recv().is_ok() {}
+        }
+        let names: Vec<String> = self.proxies.keys().cloned().collect();
+        for name in names {
+            self.close_proxy(&name);
+        }
+        info!("client exit success");
+        self.handle.0.closed.cancel();
+    }
+}
+
+fn session_handle(h: &ControlHandle) -> ControlHandle {
+    h.clone()
+}
+
+/// Drains the outgoing queue onto the encrypted control stream, one frame per write.
+async fn write_loop<W>(mut wr: W, mut rx: mpsc::Receiver<Message>, cancel: CancellationToken)
+where
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            m = rx.recv() => match m {
+                Some(m) => {
+                    if let Err(e) = control::write_msg(&mut wr, &m).await {
+                        debug!("write to control connection: {e}");
+                        cancel.cancel();
+                        break;
+                    }
+                }
+                None => break,
+            },
+        }
+    }
+    let _ = wr.shutdown().await;
+}

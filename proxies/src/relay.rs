@@ -1,0 +1,242 @@
+//! Moving bytes between a user connection and a work connection.
+//!
+//! * [`pump`] / [`pump_report`]: the bidirectional copy frp does with golib `io.Join`, with one
+//!   16 KiB buffer per direction (golib uses a pooled 16 KiB buffer too), allocated once.
+//!   Unlike `io.Join`, which closes both connections as soon as either direction ends, EOF on
+//!   one side only shuts down the *write* half of the other side; the opposite direction keeps
+//!   flowing until it ends too. Callers that want frp's "first EOF ends all" or an idle timeout
+//!   wrap the future in their own `select!`/`timeout`.
+//! * [`wrap_stream`]: applies a proxy's `useEncryption` / `useCompression` in frp's order
+//!   (encryption on the raw conn, compression on top: `SnappyStream<CryptoStream<S>>`,
+//!   frp `server/proxy/proxy.go` `HandleUserTCPConnection`, `client/proxy/proxy.go`).
+//!   Bandwidth limiting is not part of it because frp puts it at different layers per side
+//!   (client: on the raw work conn; server: on top of compression); see [`crate::limit`].
+
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use control::crypto::Key;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::compress_stream::SnappyStream;
+use crate::crypto_stream::CryptoStream;
+
+/// Per-direction copy buffer size (golib `io.Join` uses 16 KiB pooled buffers).
+pub const RELAY_BUF_SIZE: usize = 16 * 1024;
+
+/// What a finished (or failed) [`pump_report`] moved.
+#[derive(Debug)]
+pub struct PumpReport {
+    /// Bytes read from `a` and written to `b`.
+    pub a_to_b: u64,
+    /// Bytes read from `b` and written to `a`.
+    pub b_to_a: u64,
+    /// The first IO error, if the copy stopped because of one.
+    pub error: Option<io::Error>,
+}
+
+/// Copies `a` → `b` and `b` → `a` until both directions reached EOF, propagating each EOF as a
+/// write shutdown on the other side. Returns `(a_to_b, b_to_a)` byte counts.
+pub async fn pump<A, B>(a: &mut A, b: &mut B) -> io::Result<(u64, u64)>
+where
+    A: AsyncRead + AsyncWrite + Unpin + ?Sized,
+    B: AsyncRead + AsyncWrite + Unpin + ?Sized,
+{
+    let report = pump_report(a, b).await;
+    match report.error {
+        Some(e) => Err(e),
+        None => Ok((report.a_to_b, report.b_to_a)),
+    }
+}
+
+/// Like [`pump`], but keeps the byte counts when the copy ends with an error, so traffic
+/// accounting (frp's `metrics.Server.AddTrafficIn/Out`) sees what actually moved.
+pub async fn pump_report<A, B>(a: &mut A, b: &mut B) -> PumpReport
+where
+    A: AsyncRead + AsyncWrite + Unpin + ?Sized,
+    B: AsyncRead + AsyncWrite + Unpin + ?Sized,
+{
+    let mut ab = Direction::new();
+    let mut ba = Direction::new();
+    let result = poll_fn(|cx| {
+        let ab_done = ab.poll_copy(cx, &mut *a, &mut *b)?.is_ready();
+        let ba_done = ba.poll_copy(cx, &mut *b, &mut *a)?.is_ready();
+        if ab_done && ba_done {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    PumpReport {
+        a_to_b: ab.total,
+        b_to_a: ba.total,
+        error: result.err(),
+    }
+}
+
+/// One copy direction: its buffer and progress.
+struct Direction {
+    buf: Box<[u8]>,
+    /// Unwritten data is `buf[pos..cap]`.
+    pos: usize,
+    cap: usize,
+    total: u64,
+    read_eof: bool,
+    /// Data was written since the last flush.
+    need_flush: bool,
+    done: bool,
+}
+
+impl Direction {
+    fn new() -> Self {
+        Self {
+            buf: vec![0u8; RELAY_BUF_SIZE].into_boxed_slice(),
+            pos: 0,
+            cap: 0,
+            total: 0,
+            read_eof: false,
+            need_flush: false,
+            done: false,
+        }
+    }
+
+    fn poll_copy<R, W>(
+        &mut self,
+        cx: &mut Context<'_>,
+        reader: &mut R,
+        writer: &mut W,
+    ) -> Poll<io::Result<()>>
+    where
+        R: AsyncRead + Unpin + ?Sized,
+        W: AsyncWrite + Unpin + ?Sized,
+    {
+        if self.done {
+            return Poll::Ready(Ok(()));
+        }
+        loop {
+            if self.pos == self.cap && !self.read_eof {
+                let mut rb = ReadBuf::new(&mut self.buf);
+                match Pin::new(&mut *reader).poll_read(cx, &mut rb) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => {
+                        // Nothing more to send right now: make sure what was written leaves
+                        // any buffering wrapper (crypto/snappy keep accepted bytes pending).
+                        if self.need_flush {
+                            ready!(Pin::new(&mut *writer).poll_flush(cx))?;
+                            self.need_flush = false;
+                        }
+                        return Poll::Pending;
+                    }
+                }
+                let n = rb.filled().len();
+                if n == 0 {
+                    self.read_eof = true;
+                } else {
+                    self.pos = 0;
+                    self.cap = n;
+                }
+            }
+            while self.pos < self.cap {
+                let n =
+                    ready!(Pin::new(&mut *writer).poll_write(cx, &self.buf[self.pos..self.cap]))?;
+                if n == 0 {
+                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                }
+                self.pos += n;
+                self.total += n as u64;
+                self.need_flush = true;
+            }
+            if self.read_eof {
+                // Half-close: the reader is done, so end the writer's send side.
+                ready!(Pin::new(&mut *writer).poll_flush(cx))?;
+                self.need_flush = false;
+                ready!(Pin::new(&mut *writer).poll_shutdown(cx))?;
+                self.done = true;
+                return Poll::Ready(Ok(()));
+            }
+        }
+    }
+}
+
+/// A stream with a proxy's optional encryption and compression applied (see [`wrap_stream`]).
+/// The wrapper states are boxed: cipher and snappy state take KiBs, a plain conn takes none.
+#[derive(Debug)]
+pub enum WrappedStream<S> {
+    /// Neither flag set.
+    Plain(S),
+    /// `useEncryption` only.
+    Encrypted(Box<CryptoStream<S>>),
+    /// `useCompression` only.
+    Compressed(Box<SnappyStream<S>>),
+    /// Both: compression over encryption, as frp.
+    EncryptedCompressed(Box<SnappyStream<CryptoStream<S>>>),
+}
+
+/// Applies `useEncryption` (when `key` is given: the derived `auth.token`, or a visitor's
+/// `secretKey`) and `useCompression` to `s` in frp's order.
+pub fn wrap_stream<S>(s: S, key: Option<&Key>, compress: bool) -> WrappedStream<S> {
+    match (key, compress) {
+        (None, false) => WrappedStream::Plain(s),
+        (Some(k), false) => WrappedStream::Encrypted(Box::new(CryptoStream::new(s, k))),
+        (None, true) => WrappedStream::Compressed(Box::new(SnappyStream::new(s))),
+        (Some(k), true) => {
+            WrappedStream::EncryptedCompressed(Box::new(SnappyStream::new(CryptoStream::new(s, k))))
+        }
+    }
+}
+
+/// Forwards a poll method to whichever variant is active.
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self.get_mut() {
+            WrappedStream::Plain($s) => {
+                let $s = Pin::new($s);
+                $e
+            }
+            WrappedStream::Encrypted($s) => {
+                let $s = Pin::new($s);
+                $e
+            }
+            WrappedStream::Compressed($s) => {
+                let $s = Pin::new($s);
+                $e
+            }
+            WrappedStream::EncryptedCompressed($s) => {
+                let $s = Pin::new($s);
+                $e
+            }
+        }
+    };
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WrappedStream<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        dispatch!(self, s => s.poll_read(cx, buf))
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WrappedStream<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        dispatch!(self, s => s.poll_write(cx, buf))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        dispatch!(self, s => s.poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        dispatch!(self, s => s.poll_shutdown(cx))
+    }
+}

@@ -1,0 +1,335 @@
+//! The session driver task: one reader, one writer and one keepalive loop, run
+//! concurrently inside a single spawned task (see the module doc of `mux`).
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::frame::{self, FrameType, Header, HEADER_LEN};
+use super::{MuxStream, Shared, StreamSlot, INITIAL_STREAM_WINDOW, OUT_HARD_CAP};
+
+/// Read buffer of the transport (frames are small; coalesce them).
+const READ_BUF: usize = 64 * 1024;
+/// How long we try to deliver queued frames and a GoAway when the session ends.
+const FINAL_FLUSH: Duration = Duration::from_secs(2);
+
+/// Why a session ended.
+#[derive(Debug, thiserror::Error)]
+enum End {
+    /// The peer closed the transport.
+    #[error("peer closed the connection")]
+    PeerClosed,
+    /// `close()` or cancellation.
+    #[error("closed locally")]
+    Local,
+    /// The peer violated the protocol.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// Transport IO error.
+    #[error("transport error: {0}")]
+    Io(io::Error),
+    /// A keepalive ping was not answered in time.
+    #[error("keepalive ping not answered in time")]
+    KeepaliveTimeout,
+}
+
+/// Runs the session until it ends, then marks it closed for every stream and handle.
+pub(super) async fn drive<S>(io: S, shared: Arc<Shared>, accept_tx: mpsc::Sender<MuxStream>)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (r, mut w) = tokio::io::split(io);
+    let mut r = BufReader::with_capacity(READ_BUF, r);
+    let end = tokio::select! {
+        end = read_loop(&mut r, &shared, &accept_tx) => end,
+        end = write_loop(&mut w, &shared) => end,
+        end = keepalive_loop(&shared) => end,
+        () = shared.done.cancelled() => End::Local,
+    };
+    drop(accept_tx);
+    let go_away = match &end {
+        End::Local => Some(frame::GO_AWAY_NORMAL),
+        End::Protocol(_) => Some(frame::GO_AWAY_PROTOCOL_ERROR),
+        _ => None,
+    };
+    let rest = {
+        let mut inner = shared.lock();
+        inner.close();
+        if let Some(code) = go_away {
+            inner
+                .out
+                .push(Header::new(FrameType::GoAway, 0, 0, code), &[]);
+        }
+        inner.out.buf.split()
+    };
+    shared.done.cancel();
+    match &end {
+        End::PeerClosed | End::Local => tracing::debug!(reason = %end, "yamux session ended"),
+        _ => tracing::info!(reason = %end, "yamux session failed"),
+    }
+    if !matches!(end, End::Io(_)) {
+        // Best effort: deliver queued FINs and the GoAway, then close the transport.
+        let _ = tokio::time::timeout(FINAL_FLUSH, async {
+            w.write_all(&rest).await?;
+            w.flush().await?;
+            w.shutdown().await
+        })
+        .await;
+    }
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(
+    r: &mut R,
+    shared: &Arc<Shared>,
+    accept_tx: &mpsc::Sender<MuxStream>,
+) -> End {
+    let mut hdr = [0u8; HEADER_LEN];
+    loop {
+        wait_for_room(shared).await;
+        if let Err(e) = r.read_exact(&mut hdr).await {
+            return io_end(e);
+        }
+        let header = match Header::decode(&hdr) {
+            Ok(h) => h,
+            Err(e) => return End::Protocol(e.to_string()),
+        };
+        let res = match header.ty {
+            FrameType::Data | FrameType::WindowUpdate => {
+                on_stream_frame(r, shared, accept_tx, header).await
+            }
+            FrameType::Ping => {
+                on_ping(shared, header);
+                Ok(())
+            }
+            FrameType::GoAway => {
+                on_go_away(shared, header);
+                Ok(())
+            }
+        };
+        if let Err(end) = res {
+            return end;
+        }
+    }
+}
+
+fn io_end(e: io::Error) -> End {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        End::PeerClosed
+    } else {
+        End::Io(e)
+    }
+}
+
+/// Pauses the reader while the outbound buffer is over the hard cap.
+async fn wait_for_room(shared: &Shared) {
+    loop {
+        let notified = shared.drained.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if shared.lock().out.buf.len() <= OUT_HARD_CAP {
+            return;
+        }
+        notified.await;
+    }
+}
+
+/// Data and WindowUpdate frames: open/ack/close/reset flags, window, payload.
+async fn on_stream_frame<R: AsyncRead + Unpin>(
+    r: &mut R,
+    shared: &Arc<Shared>,
+    accept_tx: &mpsc::Sender<MuxStream>,
+    h: Header,
+) -> Result<(), End> {
+    if h.has(frame::SYN) {
+        accept_stream(shared, accept_tx, h.stream_id)?;
+    }
+    let known = {
+        let mut inner = shared.lock();
+        match inner.streams.get_mut(&h.stream_id) {
+            None => false,
+            Some(slot) if h.ty == FrameType::WindowUpdate => {
+                slot.send_window = slot.send_window.saturating_add(h.length);
+                if let Some(w) = slot.write_waker.take() {
+                    w.wake();
+                }
+                apply_close_flags(slot, h);
+                return Ok(());
+            }
+            Some(slot) => {
+                if h.length > slot.recv_window {
+                    return Err(End::Protocol(format!(
+                        "stream {} exceeded its receive window ({} > {})",
+                        h.stream_id, h.length, slot.recv_window
+                    )));
+                }
+                true
+            }
+        }
+    };
+    if h.ty != FrameType::Data {
+        return Ok(());
+    }
+    let len = h.length as usize;
+    if !known {
+        // hashicorp discards data for unknown (e.g. locally closed) streams.
+        let copied = tokio::io::copy(&mut (&mut *r).take(len as u64), &mut tokio::io::sink())
+            .await
+            .map_err(End::Io)?;
+        return if copied == len as u64 {
+            Ok(())
+        } else {
+            Err(End::PeerClosed)
+        };
+    }
+    // Bounded: len <= recv_window <= max_stream_window (checked above).
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body).await.map_err(io_end)?;
+    let mut inner = shared.lock();
+    if let Some(slot) = inner.streams.get_mut(&h.stream_id) {
+        // Only this task shrinks the window, so the check above still holds.
+        slot.recv_window = slot.recv_window.saturating_sub(h.length);
+        if len > 0 {
+            slot.recv_len += len;
+            slot.recv.push_back(Bytes::from(body));
+        }
+        if let Some(w) = slot.read_waker.take() {
+            w.wake();
+        }
+        // FIN/RST after the payload, so the reader sees the data before EOF.
+        apply_close_flags(slot, h);
+    }
+    Ok(())
+}
+
+fn apply_close_flags(slot: &mut StreamSlot, h: Header) {
+    if h.has(frame::FIN) {
+        slot.remote_fin = true;
+        if let Some(w) = slot.read_waker.take() {
+            w.wake();
+        }
+    }
+    if h.has(frame::RST) {
+        slot.reset = true;
+        slot.wake_all();
+    }
+}
+
+/// A SYN from the peer: register the stream and ACK it at once (with our full window),
+/// exactly as hashicorp yamux does; Go closes the session if the ACK takes 75 s.
+fn accept_stream(
+    shared: &Arc<Shared>,
+    accept_tx: &mpsc::Sender<MuxStream>,
+    id: u32,
+) -> Result<(), End> {
+    let max = shared.config.max_stream_window;
+    let mut inner = shared.lock();
+    if id == 0 || inner.streams.contains_key(&id) {
+        return Err(End::Protocol(format!("duplicate or invalid stream id {id}")));
+    }
+    if shared.done.is_cancelled() || accept_tx.capacity() == 0 || accept_tx.is_closed() {
+        // Backlog full (or nobody accepts): refuse with RST like hashicorp.
+        inner
+            .out
+            .push(Header::new(FrameType::WindowUpdate, frame::RST, id, 0), &[]);
+        drop(inner);
+        shared.writer_wake.notify_one();
+        tracing::warn!(stream = id, "yamux accept backlog full, stream reset");
+        return Ok(());
+    }
+    inner.streams.insert(id, StreamSlot::new(max));
+    inner.out.push(
+        Header::new(FrameType::WindowUpdate, frame::ACK, id, max - INITIAL_STREAM_WINDOW),
+        &[],
+    );
+    drop(inner);
+    shared.writer_wake.notify_one();
+    // Cannot fail for lack of room (we are the only sender and checked capacity); if the
+    // receiver vanished meanwhile, dropping the stream sends FIN.
+    let _ = accept_tx.try_send(MuxStream::new(shared.clone(), id));
+    Ok(())
+}
+
+fn on_ping(shared: &Shared, h: Header) {
+    let mut inner = shared.lock();
+    if h.has(frame::SYN) {
+        inner
+            .out
+            .push(Header::new(FrameType::Ping, frame::ACK, 0, h.length), &[]);
+        drop(inner);
+        shared.writer_wake.notify_one();
+    } else if h.has(frame::ACK) && matches!(&inner.ping, Some((id, _)) if *id == h.length) {
+        if let Some((_, tx)) = inner.ping.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+fn on_go_away(shared: &Shared, h: Header) {
+    shared.lock().remote_go_away = true;
+    if h.length != frame::GO_AWAY_NORMAL {
+        tracing::warn!(code = h.length, "yamux peer sent GoAway with an error code");
+    }
+}
+
+/// Drains the outbound buffer into the transport, coalescing queued frames.
+async fn write_loop<W: AsyncWrite + Unpin>(w: &mut W, shared: &Shared) -> End {
+    loop {
+        let chunk = {
+            let mut inner = shared.lock();
+            let chunk = inner.out.buf.split();
+            // Room was made: writers blocked on the high-water mark may continue.
+            inner.out.wake_waiters();
+            chunk
+        };
+        if chunk.is_empty() {
+            // notify_one stores a permit, so a frame queued since the check is not missed.
+            shared.writer_wake.notified().await;
+            continue;
+        }
+        if let Err(e) = w.write_all(&chunk).await {
+            return End::Io(e);
+        }
+        if let Err(e) = w.flush().await {
+            return End::Io(e);
+        }
+        {
+            let mut inner = shared.lock();
+            inner.out.written += chunk.len() as u64;
+            inner.out.wake_waiters();
+        }
+        shared.drained.notify_waiters();
+    }
+}
+
+/// Sends a ping every interval and ends the session if one is not answered in time
+/// (hashicorp `keepalive`: `ErrKeepAliveTimeout`).
+async fn keepalive_loop(shared: &Shared) -> End {
+    let Some(interval) = shared.config.keepalive_interval else {
+        return std::future::pending().await;
+    };
+    let mut ticker = tokio::time::interval_at(Instant::now() + interval, interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_id: u32 = 0;
+    loop {
+        ticker.tick().await;
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut inner = shared.lock();
+            inner.ping = Some((next_id, tx));
+            inner
+                .out
+                .push(Header::new(FrameType::Ping, frame::SYN, 0, next_id), &[]);
+        }
+        shared.writer_wake.notify_one();
+        next_id = next_id.wrapping_add(1);
+        match tokio::time::timeout(shared.config.keepalive_timeout, rx).await {
+            Ok(Ok(())) => {}
+            _ => return End::KeepaliveTimeout,
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! One yamux stream as an `AsyncRead + AsyncWrite`.
+//!
+//! Reads drain the per-stream buffer the driver fills and send window updates with
+//! hashicorp's rule (only once at least half the max window can be re-granted). Writes
+//! copy into the session's outbound buffer, bounded by the peer's window for this stream
+//! and by a session-wide high-water mark. `poll_shutdown` sends FIN; dropping the stream
+//! without shutdown also sends FIN (Go's `Stream.Close`), never RST, so the peer reads
+//! everything we wrote.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Buf;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::frame::{self, FrameType, Header};
+use super::{session_closed, Shared, MAX_DATA_FRAME, OUT_HIGH_WATER};
+
+/// A multiplexed logical connection.
+#[derive(Debug)]
+pub struct MuxStream {
+    shared: Arc<Shared>,
+    id: u32,
+}
+
+impl MuxStream {
+    pub(super) fn new(shared: Arc<Shared>, id: u32) -> Self {
+        MuxStream { shared, id }
+    }
+
+    /// The yamux stream id (odd: opened by the client).
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// Waits until everything queued so far by this stream is written to the socket.
+    fn poll_written(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut inner = self.shared.lock();
+        let target = match inner.streams.get(&self.id) {
+            Some(slot) => slot.flush_target,
+            None if inner.closed => return Poll::Ready(Err(session_closed())),
+            None => return Poll::Ready(Ok(())),
+        };
+        if inner.out.written >= target {
+            return Poll::Ready(Ok(()));
+        }
+        if inner.closed {
+            return Poll::Ready(Err(session_closed()));
+        }
+        inner.out.waiters.push(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+impl AsyncRead for MuxStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let max_window = this.shared.config.max_stream_window;
+        let mut inner = this.shared.lock();
+        let closed = inner.closed;
+        let inner = &mut *inner;
+        let Some(slot) = inner.streams.get_mut(&this.id) else {
+            return Poll::Ready(if closed { Err(session_closed()) } else { Ok(()) });
+        };
+        if slot.recv_len == 0 {
+            if slot.reset {
+                return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
+            }
+            if slot.remote_fin {
+                return Poll::Ready(Ok(()));
+            }
+            if closed {
+                return Poll::Ready(Err(session_closed()));
+            }
+            slot.read_waker = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        while buf.remaining() > 0 {
+            let Some(chunk) = slot.recv.front_mut() else {
+                break;
+            };
+            let n = chunk.len().min(buf.remaining());
+            buf.put_slice(&chunk[..n]);
+            chunk.advance(n);
+            slot.recv_len -= n;
+            if chunk.is_empty() {
+                slot.recv.pop_front();
+            }
+        }
+        // hashicorp `sendWindowUpdate`: re-grant what was consumed once it is worth it.
+        // recv_len fits in u32 because it never exceeds the window.
+        let buffered = u32::try_from(slot.recv_len).unwrap_or(u32::MAX);
+        let delta = max_window
+            .saturating_sub(buffered)
+            .saturating_sub(slot.recv_window);
+        if delta >= max_window / 2 && !slot.remote_fin && !slot.reset {
+            slot.recv_window += delta;
+            inner
+                .out
+                .push(Header::new(FrameType::WindowUpdate, 0, this.id, delta), &[]);
+            this.shared.writer_wake.notify_one();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for MuxStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let this = self.get_mut();
+        let mut inner = this.shared.lock();
+        if inner.closed {
+            return Poll::Ready(Err(session_closed()));
+        }
+        let inner = &mut *inner;
+        let Some(slot) = inner.streams.get_mut(&this.id) else {
+            return Poll::Ready(Err(session_closed()));
+        };
+        if slot.reset {
+            return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
+        }
+        if slot.local_fin {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "yamux stream already shut down for writing",
+            )));
+        }
+        if slot.send_window == 0 {
+            slot.write_waker = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        if inner.out.buf.len() >= OUT_HIGH_WATER {
+            inner.out.waiters.push(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let n = buf.len().min(slot.send_window as usize).min(MAX_DATA_FRAME);
+        // n <= MAX_DATA_FRAME, so it fits in u32.
+        let len = n as u32;
+        slot.send_window -= len;
+        inner
+            .out
+            .push(Header::new(FrameType::Data, 0, this.id, len), &buf[..n]);
+        slot.flush_target = inner.out.enqueued;
+        this.shared.writer_wake.notify_one();
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_written(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        {
+            let mut inner = this.shared.lock();
+            let inner = &mut *inner;
+            if let Some(slot) = inner.streams.get_mut(&this.id) {
+                if !slot.local_fin && !slot.reset {
+                    slot.local_fin = true;
+                    inner
+                        .out
+                        .push(Header::new(FrameType::WindowUpdate, frame::FIN, this.id, 0), &[]);
+                    slot.flush_target = inner.out.enqueued;
+                    this.shared.writer_wake.notify_one();
+                }
+            }
+        }
+        this.poll_written(cx)
+    }
+}
+
+impl Drop for MuxStream {
+    fn drop(&mut self) {
+        let mut inner = self.shared.lock();
+        let closed = inner.closed;
+        if let Some(slot) = inner.streams.remove(&self.id) {
+            if !slot.local_fin && !slot.reset && !closed {
+                inner
+                    .out
+                    .push(Header::new(FrameType::WindowUpdate, frame::FIN, self.id, 0), &[]);
+                drop(inner);
+                self.shared.writer_wake.notify_one();
+            }
+        }
+    }
+}

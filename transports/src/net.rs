@@ -1,0 +1,234 @@
+//! The socket seam: every TCP and UDP socket of frp-rs is opened through [`Net`].
+//!
+//! Production code uses [`TokioNet`]; the simulator crate provides a turmoil
+//! implementation. Nothing else in the workspace may call `TcpStream::connect`,
+//! `TcpListener::bind` or `UdpSocket::bind` directly, otherwise simulated hosts would
+//! escape the simulation.
+//!
+//! The traits use return-position `impl Future + Send` (no `async_trait`), in the style
+//! of axum's `Listener`.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// Any bidirectional byte stream that can be boxed into a [`BoxStream`].
+pub trait AsyncStream: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + ?Sized> AsyncStream for T {}
+
+/// The type-erased logical connection handed to the rest of the program: a TCP
+/// connection, a TLS session, a yamux stream, ... (erased once at the boundary).
+pub type BoxStream = Box<dyn AsyncStream>;
+
+/// A bound TCP listener.
+pub trait Listener: Send + 'static {
+    /// The accepted connection type.
+    type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+
+    /// Accepts one connection.
+    ///
+    /// Must be cancel safe: dropping the future before it completes must not lose a
+    /// connection, so it can be used in a `select!` loop.
+    fn accept(&mut self) -> impl Future<Output = io::Result<(Self::Io, SocketAddr)>> + Send;
+
+    /// The address the listener is bound to (useful after binding port 0).
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+}
+
+/// A bound UDP socket.
+pub trait DatagramSocket: Send + Sync + 'static {
+    /// Sends one datagram to `target`.
+    fn send_to(
+        &self,
+        buf: &[u8],
+        target: SocketAddr,
+    ) -> impl Future<Output = io::Result<usize>> + Send;
+
+    /// Receives one datagram (cancel safe).
+    fn recv_from(
+        &self,
+        buf: &mut [u8],
+    ) -> impl Future<Output = io::Result<(usize, SocketAddr)>> + Send;
+
+    /// The address the socket is bound to.
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+}
+
+/// Opens sockets. Cheap to clone; one value is shared by a whole frps or frpc instance.
+pub trait Net: Clone + Send + Sync + 'static {
+    /// A connected TCP stream.
+    type Tcp: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    /// A TCP listener yielding [`Net::Tcp`] streams.
+    type Listener: Listener<Io = Self::Tcp>;
+    /// A UDP socket.
+    type Udp: DatagramSocket;
+
+    /// Connects to `host:port`; `host` may be a DNS name or an IP literal. Every address
+    /// the name resolves to is tried in turn.
+    fn connect_tcp(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> impl Future<Output = io::Result<Self::Tcp>> + Send;
+
+    /// Binds a TCP listener (`SO_REUSEADDR` set, as Go does on Unix).
+    fn bind_tcp(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send;
+
+    /// Binds a UDP socket.
+    fn bind_udp(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Udp>> + Send;
+
+    /// Enables TCP keepalive probes with the given idle time / interval on `stream`.
+    ///
+    /// Mirrors Go's `net.Dialer.KeepAlive` / `ListenConfig.KeepAlive`. Implementations
+    /// without real sockets (the simulator) keep the default no-op.
+    fn set_tcp_keepalive(&self, stream: &Self::Tcp, interval: Duration) -> io::Result<()> {
+        let _ = (stream, interval);
+        Ok(())
+    }
+}
+
+/// The real-network [`Net`]: tokio sockets with `TCP_NODELAY` on every TCP stream (Go's
+/// default) and `SO_REUSEADDR` on listeners.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TokioNet;
+
+impl TokioNet {
+    /// Creates the real-network implementation.
+    pub fn new() -> Self {
+        TokioNet
+    }
+}
+
+/// Listen backlog for TCP listeners (Go uses the kernel's somaxconn; 1024 is a common value).
+const LISTEN_BACKLOG: u32 = 1024;
+
+impl Net for TokioNet {
+    type Tcp = tokio::net::TcpStream;
+    type Listener = TokioListener;
+    type Udp = tokio::net::UdpSocket;
+
+    fn connect_tcp(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> impl Future<Output = io::Result<Self::Tcp>> + Send {
+        let host = host.to_owned();
+        async move {
+            let stream = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+            stream.set_nodelay(true)?;
+            Ok(stream)
+        }
+    }
+
+    fn bind_tcp(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send {
+        async move {
+            let socket = if addr.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()?
+            } else {
+                tokio::net::TcpSocket::new_v6()?
+            };
+            socket.set_reuseaddr(true)?;
+            socket.bind(addr)?;
+            let inner = socket.listen(LISTEN_BACKLOG)?;
+            Ok(TokioListener { inner })
+        }
+    }
+
+    fn bind_udp(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Udp>> + Send {
+        tokio::net::UdpSocket::bind(addr)
+    }
+
+    fn set_tcp_keepalive(&self, stream: &Self::Tcp, interval: Duration) -> io::Result<()> {
+        let keepalive = socket2::TcpKeepalive::new()
+            .with_time(interval)
+            .with_interval(interval);
+        socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive)
+    }
+}
+
+/// The [`Listener`] of [`TokioNet`].
+#[derive(Debug)]
+pub struct TokioListener {
+    inner: tokio::net::TcpListener,
+}
+
+impl Listener for TokioListener {
+    type Io = tokio::net::TcpStream;
+
+    fn accept(&mut self) -> impl Future<Output = io::Result<(Self::Io, SocketAddr)>> + Send {
+        async move {
+            // tokio's accept is cancel safe.
+            let (stream, peer) = self.inner.accept().await?;
+            stream.set_nodelay(true)?;
+            Ok((stream, peer))
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+impl DatagramSocket for tokio::net::UdpSocket {
+    fn send_to(
+        &self,
+        buf: &[u8],
+        target: SocketAddr,
+    ) -> impl Future<Output = io::Result<usize>> + Send {
+        tokio::net::UdpSocket::send_to(self, buf, target)
+    }
+
+    fn recv_from(
+        &self,
+        buf: &mut [u8],
+    ) -> impl Future<Output = io::Result<(usize, SocketAddr)>> + Send {
+        tokio::net::UdpSocket::recv_from(self, buf)
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        tokio::net::UdpSocket::local_addr(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn tcp_roundtrip_with_nodelay() {
+        let net = TokioNet::new();
+        let mut listener = net.bind_tcp("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::spawn(async move {
+            let mut s = net.connect_tcp("127.0.0.1", addr.port()).await.unwrap();
+            assert!(s.nodelay().unwrap());
+            net.set_tcp_keepalive(&s, Duration::from_secs(30)).unwrap();
+            s.write_all(b"ping").await.unwrap();
+        });
+        let (mut s, _) = listener.accept().await.unwrap();
+        assert!(s.nodelay().unwrap());
+        let mut buf = [0u8; 4];
+        s.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"ping");
+        client.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn udp_roundtrip() {
+        let net = TokioNet::new();
+        let a = net.bind_udp("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let b = net.bind_udp("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        DatagramSocket::send_to(&a, b"x", DatagramSocket::local_addr(&b).unwrap())
+            .await
+            .unwrap();
+        let mut buf = [0u8; 8];
+        let (n, from) = DatagramSocket::recv_from(&b, &mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"x");
+        assert_eq!(from, DatagramSocket::local_addr(&a).unwrap());
+    }
+}

@@ -1,0 +1,379 @@
+//! TLS between frpc and frps (rustls with the ring provider).
+//!
+//! Mirrors frp v0.65.0 `pkg/transport/tls.go` (config building), `pkg/util/net/tls.go`
+//! (the `0x17` head byte) and `client/connector.go` (client options):
+//!
+//! * **Server**: certificate from `certFile`/`keyFile`, or, when neither is configured, a
+//!   self-signed certificate generated at startup. Go generates RSA-2048; we generate
+//!   ECDSA P-256 with rcgen, which is fine because Go frpc skips certificate verification
+//!   unless it has a `trustedCaFile` (and then the operator configured a real cert).
+//!   With `trustedCaFile`, client certificates are required and verified (mutual TLS).
+//! * **Client**: optional client certificate; with `trustedCaFile` the server is verified
+//!   against that CA only (hostname = `serverName`, else `serverAddr`), otherwise any
+//!   server certificate is accepted like Go's `InsecureSkipVerify` — but the handshake
+//!   signatures are still checked. SNI is omitted when the name is an IP address (as Go
+//!   does). No ALPN for TCP.
+//! * The custom first byte `0x17` is written before the ClientHello when
+//!   `disableCustomTLSFirstByte` is false.
+
+use std::fs::File;
+use std::io::{self, BufReader};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+use crate::error::TransportError;
+use crate::sniff::FRP_TLS_HEAD_BYTE;
+
+/// frpc's TLS options (`transport.tls.*` in frpc.toml, when `enable = true`).
+#[derive(Clone, Debug)]
+pub struct ClientTlsOptions {
+    /// `certFile`: client certificate (PEM), used only together with `key_file`.
+    pub cert_file: Option<PathBuf>,
+    /// `keyFile`: client private key (PEM).
+    pub key_file: Option<PathBuf>,
+    /// `trustedCaFile`: verify the server against this CA only; `None` accepts any server.
+    pub trusted_ca_file: Option<PathBuf>,
+    /// `serverName`: SNI and verification name; `None` uses the server address.
+    pub server_name: Option<String>,
+    /// `disableCustomTLSFirstByte` (frp default `true`): when false, `0x17` is sent first.
+    pub disable_custom_first_byte: bool,
+}
+
+impl Default for ClientTlsOptions {
+    fn default() -> Self {
+        ClientTlsOptions {
+            cert_file: None,
+            key_file: None,
+            trusted_ca_file: None,
+            server_name: None,
+            // frp >= 0.50 default.
+            disable_custom_first_byte: true,
+        }
+    }
+}
+
+/// frps's TLS options (`transport.tls.*` in frps.toml).
+#[derive(Clone, Debug, Default)]
+pub struct ServerTlsOptions {
+    /// `force`: reject plaintext connections. Treated as true when `trusted_ca_file` is
+    /// set, as frp's config completion does.
+    pub force: bool,
+    /// `certFile`: server certificate chain (PEM).
+    pub cert_file: Option<PathBuf>,
+    /// `keyFile`: server private key (PEM).
+    pub key_file: Option<PathBuf>,
+    /// `trustedCaFile`: require client certificates signed by this CA (mutual TLS).
+    pub trusted_ca_file: Option<PathBuf>,
+}
+
+impl ServerTlsOptions {
+    /// Whether plaintext connections are refused.
+    pub fn effective_force(&self) -> bool {
+        self.force || self.trusted_ca_file.is_some()
+    }
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Builds the frps TLS configuration.
+pub fn server_config(opts: &ServerTlsOptions) -> Result<Arc<ServerConfig>, TransportError> {
+    let (certs, key) = match (&opts.cert_file, &opts.key_file) {
+        (Some(cert), Some(key)) => (load_certs(cert)?, load_key(key)?),
+        (None, None) => self_signed()?,
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(TransportError::TlsConfig(
+                "transport.tls.certFile and transport.tls.keyFile must be set together".into(),
+            ))
+        }
+    };
+    let builder = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(tls_config_error)?;
+    let builder = match &opts.trusted_ca_file {
+        Some(ca) => {
+            let roots = load_roots(ca)?;
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider())
+                    .build()
+                    .map_err(|e| TransportError::TlsConfig(format!("client verifier: {e}")))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let config = builder
+        .with_single_cert(certs, key)
+        .map_err(tls_config_error)?;
+    Ok(Arc::new(config))
+}
+
+/// Builds the frpc TLS configuration.
+pub fn client_config(opts: &ClientTlsOptions) -> Result<Arc<ClientConfig>, TransportError> {
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(tls_config_error)?;
+    let builder = match &opts.trusted_ca_file {
+        Some(ca) => builder.with_root_certificates(load_roots(ca)?),
+        None => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert::new())),
+    };
+    let config = match (&opts.cert_file, &opts.key_file) {
+        (Some(cert), Some(key)) => builder
+            .with_client_auth_cert(load_certs(cert)?, load_key(key)?)
+            .map_err(tls_config_error)?,
+        // Go uses a client certificate only when both paths are set.
+        _ => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(config))
+}
+
+/// The name the client presents (SNI) and verifies: `serverName`, else `server_addr`.
+///
+/// An IP address yields no SNI extension. A name that is neither a valid DNS name nor
+/// an IP is an error only when the certificate is verified; without verification frp
+/// would still connect, so we fall back to sending no SNI.
+pub fn server_name(
+    opts: &ClientTlsOptions,
+    server_addr: &str,
+) -> Result<ServerName<'static>, TransportError> {
+    let name = opts
+        .server_name
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .unwrap_or(server_addr);
+    match ServerName::try_from(name.to_owned()) {
+        Ok(n) => Ok(n),
+        Err(_) if opts.trusted_ca_file.is_none() => Ok(ServerName::IpAddress(
+            std::net::IpAddr::from([0u8, 0, 0, 0]).into(),
+        )),
+        Err(e) => Err(TransportError::TlsConfig(format!(
+            "invalid TLS server name {name:?}: {e}"
+        ))),
+    }
+}
+
+/// Client side of the TLS layer: optionally writes frp's `0x17` byte, then performs
+/// the handshake over `io`.
+pub async fn connect<S>(
+    config: Arc<ClientConfig>,
+    name: ServerName<'static>,
+    send_head_byte: bool,
+    mut io: S,
+) -> io::Result<tokio_rustls::client::TlsStream<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    if send_head_byte {
+        io.write_all(&[FRP_TLS_HEAD_BYTE]).await?;
+    }
+    tokio_rustls::TlsConnector::from(config)
+        .connect(name, io)
+        .await
+}
+
+/// Server side of the TLS layer (the caller has consumed a `0x17` byte if present).
+pub async fn accept<S>(
+    config: Arc<ServerConfig>,
+    io: S,
+) -> io::Result<tokio_rustls::server::TlsStream<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    tokio_rustls::TlsAcceptor::from(config).accept(io).await
+}
+
+fn tls_config_error(e: rustls::Error) -> TransportError {
+    TransportError::TlsConfig(e.to_string())
+}
+
+fn open_pem(path: &Path) -> Result<BufReader<File>, TransportError> {
+    File::open(path)
+        .map(BufReader::new)
+        .map_err(|source| TransportError::TlsFile {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TransportError> {
+    let mut reader = open_pem(path)?;
+    let certs = rustls_pemfile::certs(&mut reader)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|source| TransportError::TlsFile {
+            path: path.to_owned(),
+            source,
+        })?;
+    if certs.is_empty() {
+        return Err(TransportError::InvalidPem {
+            path: path.to_owned(),
+            reason: "no certificate found".into(),
+        });
+    }
+    Ok(certs)
+}
+
+fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TransportError> {
+    let mut reader = open_pem(path)?;
+    rustls_pemfile::private_key(&mut reader)
+        .map_err(|source| TransportError::TlsFile {
+            path: path.to_owned(),
+            source,
+        })?
+        .ok_or_else(|| TransportError::InvalidPem {
+            path: path.to_owned(),
+            reason: "no private key found".into(),
+        })
+}
+
+fn load_roots(path: &Path) -> Result<Arc<RootCertStore>, TransportError> {
+    let mut roots = RootCertStore::empty();
+    for cert in load_certs(path)? {
+        roots
+            .add(cert)
+            .map_err(|e| TransportError::InvalidPem {
+                path: path.to_owned(),
+                reason: format!("invalid CA certificate: {e}"),
+            })?;
+    }
+    Ok(Arc::new(roots))
+}
+
+/// Generates frps's throw-away certificate (ECDSA P-256; frp's Go code uses RSA-2048,
+/// which Go frpc never verifies).
+fn self_signed() -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TransportError>
+{
+    let certified = rcgen::generate_simple_self_signed(Vec::<String>::new())
+        .map_err(|e| TransportError::TlsConfig(format!("self-signed certificate: {e}")))?;
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        certified.key_pair.serialize_der(),
+    ));
+    Ok((vec![certified.cert.der().clone()], key))
+}
+
+/// Accepts any server certificate (Go's `InsecureSkipVerify: true`), while still
+/// checking that the handshake is signed by the key in the presented certificate.
+#[derive(Debug)]
+struct AcceptAnyServerCert {
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl AcceptAnyServerCert {
+    fn new() -> Self {
+        AcceptAnyServerCert {
+            algorithms: provider().signature_verification_algorithms,
+        }
+    }
+}
+
+impl ServerCertVerifier for AcceptAnyServerCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_files_are_named_in_the_error() {
+        let opts = ServerTlsOptions {
+            cert_file: Some("/nonexistent/server.crt".into()),
+            key_file: Some("/nonexistent/server.key".into()),
+            ..Default::default()
+        };
+        let err = server_config(&opts).unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/server.crt"), "{err}");
+
+        let opts = ClientTlsOptions {
+            trusted_ca_file: Some("/nonexistent/ca.crt".into()),
+            ..Default::default()
+        };
+        let err = client_config(&opts).unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/ca.crt"), "{err}");
+    }
+
+    #[test]
+    fn garbage_pem_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.pem");
+        std::fs::write(&path, "not a pem").unwrap();
+        let opts = ServerTlsOptions {
+            cert_file: Some(path.clone()),
+            key_file: Some(path.clone()),
+            ..Default::default()
+        };
+        let err = server_config(&opts).unwrap_err().to_string();
+        assert!(err.contains("bad.pem") && err.contains("no certificate"), "{err}");
+    }
+
+    #[test]
+    fn half_configured_cert_is_an_error() {
+        let opts = ServerTlsOptions {
+            cert_file: Some("a".into()),
+            ..Default::default()
+        };
+        assert!(server_config(&opts).is_err());
+        assert!(server_config(&ServerTlsOptions::default()).is_ok());
+    }
+
+    #[test]
+    fn server_name_rules() {
+        let opts = ClientTlsOptions::default();
+        assert!(matches!(
+            server_name(&opts, "127.0.0.1").unwrap(),
+            ServerName::IpAddress(_)
+        ));
+        assert!(matches!(
+            server_name(&opts, "frp.example.com").unwrap(),
+            ServerName::DnsName(_)
+        ));
+        let opts = ClientTlsOptions {
+            server_name: Some("other.example".into()),
+            ..Default::default()
+        };
+        match server_name(&opts, "127.0.0.1").unwrap() {
+            ServerName::DnsName(d) => assert_eq!(d.as_ref(), "other.example"),
+            other => panic!("unexpected {other:?}"),
+        }
+        // Invalid name without verification: no SNI rather than a failure.
+        assert!(server_name(&ClientTlsOptions::default(), "bad name!").is_ok());
+    }
+}
