@@ -50,7 +50,10 @@ pub fn init(opts: &LogOptions) -> Result<(), InitError> {
         Ok(spec) if !spec.is_empty() => EnvFilter::new(spec),
         _ => EnvFilter::new(level.to_string().to_lowercase()),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).event_format(FrpFormat);
+    let builder = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .event_format(FrpFormat);
     let result = if opts.to.is_empty() || opts.to == "console" {
         builder.with_writer(io::stdout).try_init()
     } else {

@@ -68,6 +68,34 @@ pub async fn write_msg<W: AsyncWrite + Unpin + ?Sized>(
     Ok(())
 }
 
+/// Writes each message from `rx` as one frame until the queue closes or `cancel` fires, then
+/// shuts the writer down. A failed write fires `cancel`, so the session owning the reader ends
+/// too. This is the sending half of a control connection on both sides (frp's
+/// `msg.Dispatcher` send loop).
+pub async fn write_loop<W: AsyncWrite + Unpin>(
+    mut wr: W,
+    mut rx: tokio::sync::mpsc::Receiver<Message>,
+    cancel: tokio_util::sync::CancellationToken,
+) {
+    use tokio::io::AsyncWriteExt;
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            m = rx.recv() => match m {
+                Some(m) => {
+                    if let Err(e) = write_msg(&mut wr, &m).await {
+                        tracing::debug!("write to control connection: {e}");
+                        cancel.cancel();
+                        break;
+                    }
+                }
+                None => break,
+            },
+        }
+    }
+    let _ = wr.shutdown().await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

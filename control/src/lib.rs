@@ -35,7 +35,7 @@ pub use codec::{
 };
 pub use error::ProtocolError;
 pub use heartbeat::{ClientHeartbeat, ClientHeartbeatAction, ServerHeartbeat};
-pub use io::{read_msg, write_msg};
+pub use io::{read_msg, write_loop, write_msg};
 pub use msg::{
     go_arch, go_os, ClientSpec, CloseProxy, Login, LoginResp, Message, MessageType, NatHoleClient,
     NatHoleDetectBehavior, NatHoleReport, NatHoleResp, NatHoleSid, NatHoleVisitor, NewProxy,

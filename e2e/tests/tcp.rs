@@ -84,52 +84,36 @@ async fn tcp_round_trip(ctx: Ctx, t: Transport) -> Result<()> {
     Ok(())
 }
 
+const fn transport(tcp_mux: bool, tls: bool, custom_first_byte: bool, force: bool) -> Transport {
+    Transport {
+        tcp_mux,
+        tls,
+        custom_first_byte,
+        force,
+    }
+}
+
 interop_test!(mux_tls, |ctx| tcp_round_trip(
     ctx,
-    Transport {
-        tcp_mux: true,
-        tls: true,
-        custom_first_byte: true,
-        force: false
-    }
+    transport(true, true, true, false)
 ));
 interop_test!(mux_plain, |ctx| tcp_round_trip(
     ctx,
-    Transport {
-        tcp_mux: true,
-        tls: false,
-        custom_first_byte: false,
-        force: false
-    }
+    transport(true, false, false, false)
 ));
 interop_test!(nomux_tls, |ctx| tcp_round_trip(
     ctx,
-    Transport {
-        tcp_mux: false,
-        tls: true,
-        custom_first_byte: true,
-        force: false
-    }
+    transport(false, true, true, false)
 ));
 interop_test!(nomux_plain, |ctx| tcp_round_trip(
     ctx,
-    Transport {
-        tcp_mux: false,
-        tls: false,
-        custom_first_byte: false,
-        force: false
-    }
+    transport(false, false, false, false)
 ));
 // frp's defaults for frpc (plain ClientHello, first byte 0x16) against an frps that refuses
 // anything but TLS.
 interop_test!(mux_tls_default_first_byte_forced, |ctx| tcp_round_trip(
     ctx,
-    Transport {
-        tcp_mux: true,
-        tls: true,
-        custom_first_byte: false,
-        force: true
-    }
+    transport(true, true, false, true)
 ));
 
 /// 8 MiB through one connection and 16 concurrent connections with their own data, over a

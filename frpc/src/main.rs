@@ -39,8 +39,8 @@ fn main() -> ExitCode {
         }
     };
     if let Err(e) = cmd::log::init(&cmd::log::LogOptions {
-        to: config.log.to.clone(),
-        level: config.log.level.clone(),
+        to: config.common.log.to.clone(),
+        level: config.common.log.level.as_str().into(),
     }) {
         println!("{e}");
         return ExitCode::FAILURE;

@@ -60,7 +60,7 @@ pub(crate) struct LocalTarget {
     pub(crate) local_port: u16,
     pub(crate) encryption_key: Option<control::crypto::Key>,
     pub(crate) compression: bool,
-    pub(crate) limiter: Option<proxies::limit::Limiter>,
+    pub(crate) limiter: Option<std::sync::Arc<proxies::limit::BandwidthLimiter>>,
     pub(crate) proxy_protocol: Option<proxies::proxy_protocol::Version>,
 }
 
@@ -215,11 +215,13 @@ impl ProxyManager {
 /// Joins a work connection with a new connection to the local service
 /// (frp `HandleTCPWorkConnection`).
 async fn serve_tcp_work_conn<N: Net>(net: N, work: BoxStream, start: StartWorkConn, t: LocalTarget) {
-    let remote = proxies::relay::wrap_stream(work, t.encryption_key.as_ref(), t.compression);
-    let remote: BoxStream = match &t.limiter {
-        Some(l) => Box::new(proxies::limit::RateLimited::new(remote, l.clone())),
-        None => remote,
+    // frp's order on the client: the limiter on the raw work connection, then encryption,
+    // then compression (`client/proxy/proxy.go`).
+    let work: BoxStream = match &t.limiter {
+        Some(l) => Box::new(proxies::limit::RateLimited::new(work, l.clone())),
+        None => work,
     };
+    let mut remote = proxies::relay::wrap_stream(work, t.encryption_key.as_ref(), t.compression);
     let dial = net.connect_tcp(&t.local_ip, t.local_port);
     let mut local = match tokio::time::timeout(LOCAL_DIAL_TIMEOUT, dial).await {
         Ok(Ok(c)) => c,
@@ -241,7 +243,7 @@ async fn serve_tcp_work_conn<N: Net>(net: N, work: BoxStream, start: StartWorkCo
             }
         }
     }
-    match proxies::relay::pump(remote, local).await {
+    match proxies::relay::pump(&mut remote, &mut local).await {
         Ok((a, b)) => debug!("join connections closed: {a} B to local, {b} B from local"),
         Err(e) => debug!("join connections closed: {e}"),
     }

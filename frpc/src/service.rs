@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use control::{Login, Message};
+use control::{FastBackoff, Login, LoginBackoff, LoginRetry, Message};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 use transports::{BoxStream, Connector, Net};
@@ -16,16 +16,16 @@ use crate::session::ClientSession;
 use crate::settings::ClientSettings;
 use crate::ClientError;
 
-/// Version string frpc reports in `Login`.
-pub const VERSION: &str = "0.65.0";
+/// Version string frpc reports in `Login` and `-v`: the frp version we are compatible with.
+pub const VERSION: &str = control::FRP_VERSION;
 
 /// How long frpc waits for `LoginResp` (frp: 10 s read deadline).
 const LOGIN_RESP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A logged-in control connection, ready for a session.
-pub(crate) struct LoggedIn {
+pub(crate) struct LoggedIn<N: Net> {
     pub(crate) conn: BoxStream,
-    pub(crate) connector: Arc<Connector>,
+    pub(crate) connector: Arc<Connector<N>>,
 }
 
 /// The long-lived client: settings, the socket seam and the run id across sessions.
@@ -40,27 +40,35 @@ pub(crate) struct Service<N: Net> {
 impl<N: Net> Service<N> {
     /// Runs until shutdown; fails only when the first login fails with `loginFailExit`.
     pub(crate) async fn run(mut self) -> Result<(), ClientError> {
-        let first = self.login_loop(control::backoff::FIRST_LOGIN_MAX, self.settings.login_fail_exit).await?;
-        let Some(mut session) = first else { return Ok(()) };
-        let mut outer = control::backoff::ReconnectBackoff::new();
+        let first = LoginBackoff::first_login(self.settings.login_fail_exit);
+        let Some(mut session) = self.login_loop(first).await? else {
+            return Ok(());
+        };
+        // keepControllerWorking: the first re-login after a session ends is immediate; later
+        // ones are paced by the fast-retry backoff so a session that dies right after login
+        // does not turn into a reconnect storm.
+        let mut outer = FastBackoff::reconnect();
+        let mut ended_before = false;
         loop {
             self.run_session(session).await;
             if self.shutdown.is_cancelled() {
                 return Ok(());
             }
-            // keepControllerWorking: limit churn when sessions die right after login.
-            let delay = outer.next_delay(tokio::time::Instant::now().into_std(), &mut rand::thread_rng());
-            if !self.sleep(delay).await {
-                return Ok(());
+            if ended_before {
+                let delay = outer.next_delay(std::time::Instant::now(), &mut rand::thread_rng());
+                if !self.sleep(delay).await {
+                    return Ok(());
+                }
             }
-            match self.login_loop(control::backoff::RELOGIN_MAX, false).await? {
+            ended_before = true;
+            match self.login_loop(LoginBackoff::relogin()).await? {
                 Some(s) => session = s,
                 None => return Ok(()),
             }
         }
     }
 
-    async fn run_session(&mut self, logged: LoggedIn) {
+    async fn run_session(&mut self, logged: LoggedIn<N>) {
         let session = ClientSession::new(
             self.settings.clone(),
             self.net.clone(),
@@ -70,38 +78,37 @@ impl<N: Net> Service<N> {
             self.shutdown.child_token(),
         );
         session.run(logged.conn).await;
-        logged.connector.close().await;
+        logged.connector.close();
     }
 
-    /// Tries to log in until it works. `Ok(None)` means shutdown; an error only when
-    /// `exit_on_fail` (the first login with `loginFailExit`).
+    /// Tries to log in until it works (frp `loopLoginUntilSuccess`). `Ok(None)` means
+    /// shutdown; an error only when `backoff` says to exit (first login with `loginFailExit`).
     async fn login_loop(
         &mut self,
-        max_delay: Duration,
-        exit_on_fail: bool,
-    ) -> Result<Option<LoggedIn>, ClientError> {
-        let mut backoff = control::backoff::LoginBackoff::new(max_delay);
+        mut backoff: LoginBackoff,
+    ) -> Result<Option<LoggedIn<N>>, ClientError> {
         loop {
             if self.shutdown.is_cancelled() {
                 return Ok(None);
             }
             info!("try to connect to server...");
+            let shutdown = self.shutdown.clone();
             let attempt = tokio::select! {
-                _ = self.shutdown.cancelled() => return Ok(None),
+                _ = shutdown.cancelled() => return Ok(None),
                 r = self.login() => r,
             };
-            match attempt {
+            let err = match attempt {
                 Ok(l) => return Ok(Some(l)),
-                Err(e) => {
-                    warn!("connect to server error: {e}");
-                    if exit_on_fail {
-                        return Err(ClientError::LoginFailed(e.to_string()));
+                Err(e) => e,
+            };
+            warn!("connect to server error: {err}");
+            match backoff.on_failure(std::time::Instant::now(), &mut rand::thread_rng()) {
+                LoginRetry::Exit => return Err(ClientError::LoginFailed(err.to_string())),
+                LoginRetry::After(delay) => {
+                    if !self.sleep(delay).await {
+                        return Ok(None);
                     }
                 }
-            }
-            let delay = backoff.next_delay(&mut rand::thread_rng());
-            if !self.sleep(delay).await {
-                return Ok(None);
             }
         }
     }
@@ -115,25 +122,27 @@ impl<N: Net> Service<N> {
     }
 
     /// One login: open the transport, send `Login`, read `LoginResp` (frp `Service.login`).
-    async fn login(&mut self) -> Result<LoggedIn, LoginError> {
-        let connector = Arc::new(Connector::new(self.settings.transport.clone(), self.net.clone()));
+    async fn login(&mut self) -> Result<LoggedIn<N>, LoginError> {
+        let connector = Connector::new(self.settings.transport.clone(), self.net.clone())
+            .map_err(LoginError::Transport)?;
+        let connector = Arc::new(connector);
         connector.open().await.map_err(LoginError::Transport)?;
         match self.login_on(&connector).await {
             Ok(conn) => Ok(LoggedIn { conn, connector }),
             Err(e) => {
-                connector.close().await;
+                connector.close();
                 Err(e)
             }
         }
     }
 
-    async fn login_on(&mut self, connector: &Connector) -> Result<BoxStream, LoginError> {
+    async fn login_on(&mut self, connector: &Connector<N>) -> Result<BoxStream, LoginError> {
         let mut conn = connector.connect().await.map_err(LoginError::Transport)?;
         let now = unix_now();
         let mut login = Login {
             version: VERSION.into(),
-            os: std::env::consts::OS.into(),
-            arch: go_arch().into(),
+            os: control::go_os(std::env::consts::OS).into(),
+            arch: control::go_arch(std::env::consts::ARCH).into(),
             user: self.settings.user.clone(),
             timestamp: now,
             run_id: self.run_id.clone(),
@@ -141,11 +150,11 @@ impl<N: Net> Service<N> {
             pool_count: i64::from(self.settings.pool_count),
             ..Default::default()
         };
-        control::auth::set_login(&mut login, &self.settings.token, now);
+        self.settings.auth.set_login(&mut login);
         control::write_msg(&mut conn, &Message::Login(login)).await?;
         let resp = match tokio::time::timeout(LOGIN_RESP_TIMEOUT, control::read_msg(&mut conn)).await {
             Ok(Ok(Message::LoginResp(r))) => r,
-            Ok(Ok(other)) => return Err(LoginError::Unexpected(other.type_name())),
+            Ok(Ok(other)) => return Err(LoginError::Unexpected(other.msg_type().name())),
             Ok(Err(e)) => return Err(e.into()),
             Err(_) => return Err(LoginError::Timeout),
         };
@@ -180,15 +189,4 @@ pub(crate) fn unix_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
-}
-
-/// Go's GOARCH name for this machine, as frp reports it in `Login.arch`.
-fn go_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "x86" => "386",
-        "aarch64" => "arm64",
-        "powerpc64" => "ppc64",
-        other => other,
-    }
 }

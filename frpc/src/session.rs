@@ -10,9 +10,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use control::{Message, MsgCodec, NewWorkConn, Ping};
+use control::{ClientHeartbeat, Message, MsgCodec, NewWorkConn, Ping};
 use futures::StreamExt;
-use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::codec::FramedRead;
@@ -29,15 +28,13 @@ use crate::settings::ClientSettings;
 const SEND_QUEUE: usize = 100;
 /// frp's proxy status check period (`client/proxy/proxy_wrapper.go`).
 const STATUS_CHECK: Duration = Duration::from_secs(3);
-/// Heartbeat timeout check period (frp: every second).
-const HEARTBEAT_CHECK: Duration = Duration::from_secs(1);
 
 /// A session after a successful login.
 pub(crate) struct ClientSession<N: Net> {
     settings: Arc<ClientSettings>,
     net: N,
     run_id: String,
-    connector: Arc<Connector>,
+    connector: Arc<Connector<N>>,
     proxies: Arc<ProxyManager>,
     cancel: CancellationToken,
     tasks: TaskTracker,
@@ -48,7 +45,7 @@ impl<N: Net> ClientSession<N> {
         settings: Arc<ClientSettings>,
         net: N,
         run_id: String,
-        connector: Arc<Connector>,
+        connector: Arc<Connector<N>>,
         proxies: Arc<ProxyManager>,
         cancel: CancellationToken,
     ) -> Self {
@@ -63,23 +60,30 @@ impl<N: Net> ClientSession<N> {
 
     async fn run_inner(self, conn: transports::BoxStream) {
         let key = control::crypto::derive_key(self.settings.token.as_bytes());
-        let stream = proxies::crypto_stream::CryptoStream::new(conn, key);
+        let stream = proxies::crypto_stream::CryptoStream::new(conn, &key);
         let (rd, wr) = tokio::io::split(stream);
-        let mut reader = FramedRead::new(rd, MsgCodec::default());
+        let mut reader = FramedRead::new(rd, MsgCodec);
         let (tx, rx) = mpsc::channel(SEND_QUEUE);
-        let writer = tokio::spawn(write_loop(wr, rx, self.cancel.clone()));
+        let writer = tokio::spawn(control::write_loop(wr, rx, self.cancel.clone()));
 
         self.proxies.start_session(tx.clone());
-        let mut last_pong = Instant::now();
-        let mut ping = self.settings.heartbeat_interval.map(tokio::time::interval);
-        let mut hb_check = tokio::time::interval(HEARTBEAT_CHECK);
+        let secs = |d: Option<Duration>| d.map_or(0, |d| d.as_secs() as i64);
+        let mut heartbeat = ClientHeartbeat::new(
+            secs(self.settings.heartbeat_interval),
+            secs(self.settings.heartbeat_timeout),
+            Instant::now().into_std(),
+        );
         let mut status = tokio::time::interval_at(Instant::now() + STATUS_CHECK, STATUS_CHECK);
         loop {
+            let due = heartbeat.poll_timeout().map(Instant::from_std);
             tokio::select! {
                 _ = self.cancel.cancelled() => break,
-                _ = tick(&mut ping) => self.send_ping(&tx),
-                _ = hb_check.tick(), if self.settings.heartbeat_timeout.is_some() => {
-                    if self.settings.heartbeat_timeout.is_some_and(|t| last_pong.elapsed() > t) {
+                _ = sleep_until(due) => {
+                    let action = heartbeat.handle_timeout(Instant::now().into_std());
+                    if action.send_ping {
+                        self.send_ping(&tx);
+                    }
+                    if action.expired {
                         warn!("heartbeat timeout");
                         break;
                     }
@@ -93,10 +97,10 @@ impl<N: Net> ClientSession<N> {
                             error!("pong message contains error: {}", p.error);
                             break;
                         }
-                        last_pong = Instant::now();
+                        heartbeat.on_pong(Instant::now().into_std());
                         debug!("receive heartbeat from server");
                     }
-                    Some(Ok(other)) => debug!("ignoring message [{}] on control connection", other.type_name()),
+                    Some(Ok(other)) => debug!("ignoring message [{}] on control connection", other.msg_type()),
                     Some(Err(e)) => {
                         warn!("control connection error: {e}");
                         break;
@@ -112,17 +116,13 @@ impl<N: Net> ClientSession<N> {
         self.cancel.cancel();
         let _ = writer.await;
         drop(reader);
-        self.connector.close().await;
+        self.connector.close();
         self.tasks.close();
     }
 
     fn send_ping(&self, tx: &mpsc::Sender<Message>) {
         let mut ping = Ping::default();
-        if self.settings.auth_heartbeats {
-            let now = unix_now();
-            ping.timestamp = now;
-            ping.privilege_key = control::auth::privilege_key(&self.settings.token, now);
-        }
+        self.settings.auth.set_ping(&mut ping, unix_now());
         debug!("send heartbeat to server");
         let _ = tx.try_send(Message::Ping(ping));
     }
@@ -145,11 +145,7 @@ impl<N: Net> ClientSession<N> {
                     }
                 };
                 let mut m = NewWorkConn { run_id, ..Default::default() };
-                if settings.auth_new_work_conns {
-                    let now = unix_now();
-                    m.timestamp = now;
-                    m.privilege_key = control::auth::privilege_key(&settings.token, now);
-                }
+                settings.auth.set_new_work_conn(&mut m, unix_now());
                 if let Err(e) = control::write_msg(&mut conn, &Message::NewWorkConn(m)).await {
                     warn!("work connection write to server error: {e}");
                     return;
@@ -165,7 +161,7 @@ impl<N: Net> ClientSession<N> {
                         proxies.handle_work_conn(net, conn, s).await;
                     }
                     Ok(Message::StartWorkConn(s)) => error!("StartWorkConn contains error: {}", s.error),
-                    Ok(other) => warn!("unexpected message [{}] on work connection", other.type_name()),
+                    Ok(other) => warn!("unexpected message [{}] on work connection", other.msg_type()),
                     Err(e) => trace!("work connection closed before response StartWorkConn message: {e}"),
                 }
             }
@@ -174,34 +170,10 @@ impl<N: Net> ClientSession<N> {
     }
 }
 
-async fn tick(interval: &mut Option<tokio::time::Interval>) {
-    match interval {
-        Some(i) => {
-            i.tick().await;
-        }
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
-}
-
-/// Drains the outgoing queue onto the encrypted control stream.
-async fn write_loop<W>(mut wr: W, mut rx: mpsc::Receiver<Message>, cancel: CancellationToken)
-where
-    W: tokio::io::AsyncWrite + Unpin,
-{
-    loop {
-        tokio::select! {
-            _ = cancel.cancelled() => break,
-            m = rx.recv() => match m {
-                Some(m) => {
-                    if let Err(e) = control::write_msg(&mut wr, &m).await {
-                        debug!("write to control connection: {e}");
-                        cancel.cancel();
-                        break;
-                    }
-                }
-                None => break,
-            },
-        }
-    }
-    let _ = wr.shutdown().await;
 }

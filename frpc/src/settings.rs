@@ -11,10 +11,8 @@ pub struct ClientSettings {
     pub user: String,
     /// `auth.token`.
     pub token: String,
-    /// `auth.additionalScopes` contains `HeartBeats`.
-    pub auth_heartbeats: bool,
-    /// `auth.additionalScopes` contains `NewWorkConns`.
-    pub auth_new_work_conns: bool,
+    /// Signs `Login`, and `Ping`/`NewWorkConn` under `auth.additionalScopes`.
+    pub auth: control::TokenAuth,
     /// `loginFailExit`.
     pub login_fail_exit: bool,
     /// `transport.poolCount`.
@@ -24,7 +22,7 @@ pub struct ClientSettings {
     /// `transport.heartbeatTimeout`; `None` when disabled.
     pub heartbeat_timeout: Option<Duration>,
     /// `metadatas`, sent in `Login.metas`.
-    pub metas: std::collections::HashMap<String, String>,
+    pub metas: std::collections::BTreeMap<String, String>,
     /// Options for the transport's connector.
     pub transport: transports::ClientTransportOptions,
 }

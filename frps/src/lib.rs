@@ -30,6 +30,9 @@ pub enum ServerError {
     /// The control listener could not be set up.
     #[error("create server listener error, {0}")]
     Listen(#[source] transports::TransportError),
+    /// The config asks for something this frps cannot do.
+    #[error("{0}")]
+    Config(String),
 }
 
 /// Serves `config` until `shutdown` is cancelled.
@@ -38,6 +41,6 @@ pub async fn run<N: Net>(
     net: N,
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
-    let settings = ServerSettings::from_config(&config);
+    let settings = settings_map::resolve(&config)?;
     Server::bind(settings, net, shutdown).await?.serve().await
 }

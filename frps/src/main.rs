@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     };
     if let Err(e) = cmd::log::init(&cmd::log::LogOptions {
         to: config.log.to.clone(),
-        level: config.log.level.clone(),
+        level: config.log.level.as_str().into(),
     }) {
         println!("{e}");
         return ExitCode::FAILURE;

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use control::TokenVerifier;
+use control::TokenAuth;
 use proxies::ports::PortManager;
 
 use crate::session::ControlHandle;
@@ -16,7 +16,7 @@ pub(crate) struct Registry {
     controls: Mutex<HashMap<String, ControlHandle>>,
     proxy_names: Mutex<HashSet<String>>,
     ports: Mutex<PortManager>,
-    verifier: TokenVerifier,
+    verifier: TokenAuth,
 }
 
 impl Registry {
@@ -25,12 +25,12 @@ impl Registry {
             controls: Mutex::new(HashMap::new()),
             proxy_names: Mutex::new(HashSet::new()),
             ports: Mutex::new(crate::settings_map::port_manager(settings)),
-            verifier: crate::settings_map::verifier(settings),
+            verifier: settings.auth.clone(),
         }
     }
 
     /// The token verifier for logins, pings and work connections.
-    pub(crate) fn verifier(&self) -> &TokenVerifier {
+    pub(crate) fn verifier(&self) -> &TokenAuth {
         &self.verifier
     }
 

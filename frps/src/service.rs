@@ -8,7 +8,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use control::{Login, LoginResp, Message, NewVisitorConn, NewVisitorConnResp, NewWorkConn, StartWorkConn};
+use control::{
+    wire_error, AuthVerifier, Login, LoginResp, Message, NewVisitorConn, NewVisitorConnResp,
+    NewWorkConn, StartWorkConn,
+};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, info_span, warn, Instrument};
@@ -22,8 +25,8 @@ use crate::ServerError;
 /// frp's `connReadTimeout`: how long a new connection may take to send its first message.
 const FIRST_MSG_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Version string frps reports in `LoginResp`.
-pub const VERSION: &str = "0.65.0";
+/// Version string frps reports in `LoginResp` and `-v`: the frp version we are compatible with.
+pub const VERSION: &str = control::FRP_VERSION;
 
 /// State shared by every task of one running server.
 pub(crate) struct Shared<N: Net> {
@@ -47,7 +50,7 @@ impl<N: Net> Server<N> {
         net: N,
         shutdown: CancellationToken,
     ) -> Result<Self, ServerError> {
-        let listener = ServerListener::bind(crate::settings_map::listener_options(&settings), net.clone())
+        let listener = ServerListener::bind_with_cancel(settings.listener.clone(), net.clone(), &shutdown)
             .await
             .map_err(ServerError::Listen)?;
         info!("frps tcp listen on {}", listener.local_addr());
@@ -114,7 +117,7 @@ async fn handle_connection<N: Net>(shared: Arc<Shared<N>>, mut conn: BoxStream, 
         other => {
             warn!(
                 "error message type [{}] for the new connection [{peer}]",
-                other.type_name()
+                other.msg_type()
             );
         }
     }
@@ -122,7 +125,7 @@ async fn handle_connection<N: Net>(shared: Arc<Shared<N>>, mut conn: BoxStream, 
 
 async fn register_control<N: Net>(shared: Arc<Shared<N>>, mut conn: BoxStream, peer: SocketAddr, mut login: Login) {
     if login.run_id.is_empty() {
-        login.run_id = ::control::new_run_id(&mut rand::thread_rng());
+        login.run_id = ::control::generate_run_id(&mut rand::thread_rng());
     }
     let span = info_span!("control", run_id = %login.run_id);
     async move {
@@ -134,7 +137,7 @@ async fn register_control<N: Net>(shared: Arc<Shared<N>>, mut conn: BoxStream, p
             warn!("register control error: {e}");
             let resp = LoginResp {
                 version: VERSION.into(),
-                error: shared.settings.client_error("register control error", &e.to_string()),
+                error: e.wire_message(shared.settings.detailed_errors_to_client),
                 ..Default::default()
             };
             let _ = ::control::write_msg(&mut conn, &Message::LoginResp(resp)).await;
@@ -167,7 +170,7 @@ async fn register_work_conn<N: Net>(shared: &Shared<N>, mut conn: BoxStream, pee
     if let Err(e) = shared.registry.verifier().verify_new_work_conn(&m) {
         warn!("invalid NewWorkConn with run id [{}]: {e}", m.run_id);
         let resp = StartWorkConn {
-            error: shared.settings.client_error("invalid NewWorkConn", &e.to_string()),
+            error: e.wire_message(shared.settings.detailed_errors_to_client),
             ..Default::default()
         };
         let _ = ::control::write_msg(&mut conn, &Message::StartWorkConn(resp)).await;
@@ -178,11 +181,16 @@ async fn register_work_conn<N: Net>(shared: &Shared<N>, mut conn: BoxStream, pee
     }
 }
 
-async fn register_visitor_conn<N: Net>(_shared: &Shared<N>, mut conn: BoxStream, m: NewVisitorConn) {
+async fn register_visitor_conn<N: Net>(shared: &Shared<N>, mut conn: BoxStream, m: NewVisitorConn) {
     // Visitors (stcp/sudp) come with their proxy types; until then no listener exists, and frp
     // answers a visitor for an unknown proxy this way (`server/visitor/visitor.go`).
-    let detail = format!("custom listener for [{}] doesn't exist", m.proxy_name);
+    let detail = wire_error::visitor_listener_missing(&m.proxy_name);
     warn!("register visitor conn error: {detail}");
-    let resp = NewVisitorConnResp { proxy_name: m.proxy_name, error: detail };
+    let error = wire_error::response_error(
+        wire_error::REGISTER_VISITOR_CONN_SUMMARY,
+        &detail,
+        shared.settings.detailed_errors_to_client,
+    );
+    let resp = NewVisitorConnResp { proxy_name: m.proxy_name, error };
     let _ = ::control::write_msg(&mut conn, &Message::NewVisitorConnResp(resp)).await;
 }

@@ -19,10 +19,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use control::{
-    CloseProxy, Login, Message, MsgCodec, NewProxy, NewProxyResp, Ping, Pong, ReqWorkConn,
+    wire_error, AuthVerifier, CloseProxy, Login, Message, MsgCodec, NewProxy, NewProxyResp, Ping,
+    Pong, ReqWorkConn, ServerHeartbeat,
 };
 use futures::StreamExt;
-use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, Mutex};
 use tokio::time::Instant;
 use tokio_util::codec::FramedRead;
@@ -35,8 +35,6 @@ use crate::service::Shared;
 
 /// Capacity of the outgoing message queue (frp's dispatcher uses 100).
 const SEND_QUEUE: usize = 100;
-/// How often the heartbeat timeout is checked (frp: every second).
-const HEARTBEAT_CHECK: Duration = Duration::from_secs(1);
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -152,7 +150,7 @@ pub(crate) struct ControlSession<N: Net> {
     msg_rx: mpsc::Receiver<Message>,
     proxies: HashMap<String, ServerProxy>,
     ports_used: u32,
-    last_ping: Instant,
+    heartbeat: ServerHeartbeat,
 }
 
 impl<N: Net> ControlSession<N> {
@@ -162,6 +160,7 @@ impl<N: Net> ControlSession<N> {
         let pool_count = login.pool_count.clamp(0, max) as usize;
         let (pool_tx, pool_rx) = mpsc::channel(pool_count + 10);
         let (msg_tx, msg_rx) = mpsc::channel(SEND_QUEUE);
+        let timeout_secs = shared.settings.heartbeat_timeout.map_or(0, |d| d.as_secs() as i64);
         let handle = ControlHandle(Arc::new(HandleInner {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             run_id: login.run_id.clone(),
@@ -180,31 +179,31 @@ impl<N: Net> ControlSession<N> {
             msg_rx,
             proxies: HashMap::new(),
             ports_used: 0,
-            last_ping: Instant::now(),
+            heartbeat: ServerHeartbeat::new(timeout_secs, Instant::now().into_std()),
         };
-        (session_handle(&handle), session)
+        (handle, session)
     }
 
     /// Runs the session on the control stream until the client leaves, the heartbeat times
     /// out, a newer login replaces it, or the server shuts down.
     pub(crate) async fn run(mut self, conn: BoxStream) {
         let key = control::crypto::derive_key(self.shared.settings.token.as_bytes());
-        let stream = proxies::crypto_stream::CryptoStream::new(conn, key);
+        let stream = proxies::crypto_stream::CryptoStream::new(conn, &key);
         let (rd, wr) = tokio::io::split(stream);
-        let mut reader = FramedRead::new(rd, MsgCodec::default());
+        let mut reader = FramedRead::new(rd, MsgCodec);
         let cancel = self.handle.0.cancel.clone();
         let msg_rx = std::mem::replace(&mut self.msg_rx, mpsc::channel(1).1);
-        let writer = tokio::spawn(write_loop(wr, msg_rx, cancel.clone()));
+        let writer = tokio::spawn(control::write_loop(wr, msg_rx, cancel.clone()));
 
         for _ in 0..self.handle.0.pool_count {
             let _ = self.handle.request_work_conn();
         }
-        let mut tick = tokio::time::interval(HEARTBEAT_CHECK);
         loop {
+            let check = self.heartbeat.poll_timeout().map(Instant::from_std);
             tokio::select! {
                 _ = cancel.cancelled() => break,
-                _ = tick.tick(), if self.shared.settings.heartbeat_timeout.is_some() => {
-                    if self.heartbeat_expired() {
+                _ = sleep_until(check) => {
+                    if self.heartbeat.handle_timeout(Instant::now().into_std()) {
                         warn!("heartbeat timeout");
                         break;
                     }
@@ -228,13 +227,6 @@ impl<N: Net> ControlSession<N> {
         self.release().await;
     }
 
-    fn heartbeat_expired(&self) -> bool {
-        match self.shared.settings.heartbeat_timeout {
-            Some(t) => self.last_ping.elapsed() > t,
-            None => false,
-        }
-    }
-
     async fn handle_msg(&mut self, m: Message) {
         match m {
             Message::NewProxy(m) => {
@@ -246,18 +238,18 @@ impl<N: Net> ControlSession<N> {
                 info!("close proxy [{proxy_name}] success");
             }
             Message::Ping(p) => self.handle_ping(p),
-            other => debug!("ignoring message [{}] on control connection", other.type_name()),
+            other => debug!("ignoring message [{}] on control connection", other.msg_type()),
         }
     }
 
     fn handle_ping(&mut self, ping: Ping) {
         if let Err(e) = self.shared.registry.verifier().verify_ping(&ping) {
             warn!("received invalid ping: {e}");
-            let error = self.shared.settings.client_error("invalid ping", &e.to_string());
+            let error = e.wire_message(self.shared.settings.detailed_errors_to_client);
             self.send(Message::Pong(Pong { error }));
             return;
         }
-        self.last_ping = Instant::now();
+        self.heartbeat.on_ping(Instant::now().into_std());
         debug!("receive heartbeat");
         self.send(Message::Pong(Pong::default()));
     }
@@ -272,10 +264,11 @@ impl<N: Net> ControlSession<N> {
             }
             Err(e) => {
                 warn!("new proxy [{name}] type [{proxy_type}] error: {e}");
-                let error = self
-                    .shared
-                    .settings
-                    .client_error(&format!("new proxy [{name}] error"), &e.to_string());
+                let error = wire_error::response_error(
+                    &wire_error::new_proxy_summary(&name),
+                    &e.to_string(),
+                    self.shared.settings.detailed_errors_to_client,
+                );
                 NewProxyResp { proxy_name: name, remote_addr: String::new(), error }
             }
         }
@@ -334,29 +327,10 @@ impl<N: Net> ControlSession<N> {
     }
 }
 
-fn session_handle(h: &ControlHandle) -> ControlHandle {
-    h.clone()
-}
-
-/// Drains the outgoing queue onto the encrypted control stream, one frame per write.
-async fn write_loop<W>(mut wr: W, mut rx: mpsc::Receiver<Message>, cancel: CancellationToken)
-where
-    W: tokio::io::AsyncWrite + Unpin,
-{
-    loop {
-        tokio::select! {
-            _ = cancel.cancelled() => break,
-            m = rx.recv() => match m {
-                Some(m) => {
-                    if let Err(e) = control::write_msg(&mut wr, &m).await {
-                        debug!("write to control connection: {e}");
-                        cancel.cancel();
-                        break;
-                    }
-                }
-                None => break,
-            },
-        }
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
-    let _ = wr.shutdown().await;
 }

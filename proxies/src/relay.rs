@@ -38,7 +38,9 @@ pub struct PumpReport {
 }
 
 /// Copies `a` → `b` and `b` → `a` until both directions reached EOF, propagating each EOF as a
-/// write shutdown on the other side. Returns `(a_to_b, b_to_a)` byte counts.
+/// write shutdown on the other side. Returns `(a_to_b, b_to_a)` byte counts; with
+/// `a` = user conn and `b` = work conn these are frp's traffic-in and traffic-out
+/// (`server/proxy/proxy.go` `HandleUserTCPConnection` + golib `io.Join`).
 pub async fn pump<A, B>(a: &mut A, b: &mut B) -> io::Result<(u64, u64)>
 where
     A: AsyncRead + AsyncWrite + Unpin + ?Sized,
@@ -238,5 +240,70 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WrappedStream<S> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         dispatch!(self, s => s.poll_shutdown(cx))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// Two real TCP pairs on 127.0.0.1: the client half-closes, the far end still answers.
+    #[tokio::test]
+    async fn tcp_half_close_propagates() {
+        let l1 = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let l2 = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (a1, a2) = (l1.local_addr().unwrap(), l2.local_addr().unwrap());
+        let relay = tokio::spawn(async move {
+            let (mut user, _) = l1.accept().await.unwrap();
+            let mut upstream = TcpStream::connect(a2).await.unwrap();
+            pump(&mut user, &mut upstream).await
+        });
+        let backend = tokio::spawn(async move {
+            let (mut s, _) = l2.accept().await.unwrap();
+            let mut req = Vec::new();
+            s.read_to_end(&mut req).await.unwrap();
+            s.write_all(format!("got {} bytes", req.len()).as_bytes())
+                .await
+                .unwrap();
+        });
+        let client = async {
+            let mut c = TcpStream::connect(a1).await.unwrap();
+            c.write_all(&[5u8; 100_000]).await.unwrap();
+            c.shutdown().await.unwrap();
+            let mut resp = String::new();
+            c.read_to_string(&mut resp).await.unwrap();
+            resp
+        };
+        let resp = tokio::time::timeout(Duration::from_secs(10), client)
+            .await
+            .unwrap();
+        assert_eq!(resp, "got 100000 bytes");
+        backend.await.unwrap();
+        let counts = relay.await.unwrap().unwrap();
+        assert_eq!(counts, (100_000, 16));
+    }
+
+    #[test]
+    fn wrap_stream_picks_frp_order() {
+        let k = [1u8; 16];
+        assert!(matches!(
+            wrap_stream((), None, false),
+            WrappedStream::Plain(())
+        ));
+        assert!(matches!(
+            wrap_stream((), Some(&k), false),
+            WrappedStream::Encrypted(_)
+        ));
+        assert!(matches!(
+            wrap_stream((), None, true),
+            WrappedStream::Compressed(_)
+        ));
+        assert!(matches!(
+            wrap_stream((), Some(&k), true),
+            WrappedStream::EncryptedCompressed(_)
+        ));
     }
 }

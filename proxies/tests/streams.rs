@@ -457,3 +457,47 @@ async fn pump_report_keeps_counts_on_error() {
     assert_eq!(report.error.unwrap().kind(), io::ErrorKind::ConnectionReset);
     assert_eq!(report.a_to_b, 5);
 }
+
+/// frp's message framing (type byte, 8-byte big-endian length, JSON), to spell out expectations.
+fn frames(msgs: &[(u8, &str)]) -> Vec<u8> {
+    msgs.iter()
+        .flat_map(|(t, json)| {
+            let mut f = vec![*t];
+            f.extend_from_slice(&(json.len() as i64).to_be_bytes());
+            f.extend_from_slice(json.as_bytes());
+            f
+        })
+        .collect()
+}
+
+/// The control connection of the same capture run: after Login / LoginResp both directions are
+/// encrypted with the token's key (frp-protocol.md §4).
+#[tokio::test]
+async fn frp_control_conn_vectors() {
+    let c2s = frames(&[
+        (
+            b'p',
+            r#"{"proxy_name":"enc","proxy_type":"tcp","use_encryption":true,"remote_port":45693}"#,
+        ),
+        (
+            b'p',
+            r#"{"proxy_name":"comp","proxy_type":"tcp","use_compression":true,"remote_port":47939}"#,
+        ),
+        (
+            b'p',
+            r#"{"proxy_name":"both","proxy_type":"tcp","use_encryption":true,"use_compression":true,"remote_port":47707}"#,
+        ),
+        (b'h', "{}"),
+    ]);
+    let mut s2c_msgs = vec![
+        (b'r', "{}"),
+        (b'2', r#"{"proxy_name":"enc","remote_addr":":45693"}"#),
+        (b'2', r#"{"proxy_name":"comp","remote_addr":":47939"}"#),
+        (b'2', r#"{"proxy_name":"both","remote_addr":":47707"}"#),
+        (b'4', "{}"),
+    ];
+    s2c_msgs.extend(std::iter::repeat_n((b'r', "{}"), 10));
+    let s2c = frames(&s2c_msgs);
+    check_vector(Kind::Enc, vector!("control_c2s.bin"), &c2s).await;
+    check_vector(Kind::Enc, vector!("control_s2c.bin"), &s2c).await;
+}

@@ -2,17 +2,17 @@
 //!
 //! # Layout
 //!
-//! * [`net`]: the socket seam ([`Net`], [`TokioNet`]); the only place sockets are opened.
-//! * [`sniff`]: pure first-bytes classifier of a connection accepted by frps, and
+//! * [`net`] — the socket seam ([`Net`], [`TokioNet`]); the only place sockets are opened.
+//! * [`sniff`] — pure first-bytes classifier of a connection accepted by frps, and
 //!   [`sniff::Rewind`] to replay the peeked bytes.
-//! * [`tls`]: rustls configs (self-signed server cert, mutual TLS, "insecure" client) and
+//! * [`tls`] — rustls configs (self-signed server cert, mutual TLS, "insecure" client) and
 //!   frp's `0x17` head byte.
-//! * [`mux`]: our yamux implementation, configured as frp configures hashicorp yamux.
-//! * [`client`]: [`Connector`], frpc's way to open logical connections to frps
+//! * [`mux`] — our yamux implementation, configured as frp configures hashicorp yamux.
+//! * [`client`] — [`Connector`], frpc's way to open logical connections to frps
 //!   (entry point on the client side).
-//! * [`server`]: [`ServerListener`], frps's listener yielding logical connections
+//! * [`server`] — [`ServerListener`], frps's listener yielding logical connections
 //!   (entry point on the server side).
-//! * [`error`]: [`TransportError`].
+//! * [`error`] — [`TransportError`].
 //!
 //! Stack for `transport.protocol = "tcp"` (frp-protocol.md §1):
 //! `TCP → [0x17] → [TLS] → [yamux if tcpMux] → one stream per logical connection`.

@@ -76,7 +76,8 @@ pub trait Net: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = io::Result<Self::Tcp>> + Send;
 
     /// Binds a TCP listener (`SO_REUSEADDR` set, as Go does on Unix).
-    fn bind_tcp(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send;
+    fn bind_tcp(&self, addr: SocketAddr)
+        -> impl Future<Output = io::Result<Self::Listener>> + Send;
 
     /// Binds a UDP socket.
     fn bind_udp(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Udp>> + Send;
@@ -124,18 +125,16 @@ impl Net for TokioNet {
         }
     }
 
-    fn bind_tcp(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send {
-        async move {
-            let socket = if addr.is_ipv4() {
-                tokio::net::TcpSocket::new_v4()?
-            } else {
-                tokio::net::TcpSocket::new_v6()?
-            };
-            socket.set_reuseaddr(true)?;
-            socket.bind(addr)?;
-            let inner = socket.listen(LISTEN_BACKLOG)?;
-            Ok(TokioListener { inner })
-        }
+    async fn bind_tcp(&self, addr: SocketAddr) -> io::Result<Self::Listener> {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        let inner = socket.listen(LISTEN_BACKLOG)?;
+        Ok(TokioListener { inner })
     }
 
     fn bind_udp(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Udp>> + Send {
@@ -159,13 +158,11 @@ pub struct TokioListener {
 impl Listener for TokioListener {
     type Io = tokio::net::TcpStream;
 
-    fn accept(&mut self) -> impl Future<Output = io::Result<(Self::Io, SocketAddr)>> + Send {
-        async move {
-            // tokio's accept is cancel safe.
-            let (stream, peer) = self.inner.accept().await?;
-            stream.set_nodelay(true)?;
-            Ok((stream, peer))
-        }
+    async fn accept(&mut self) -> io::Result<(Self::Io, SocketAddr)> {
+        // tokio's accept is cancel safe.
+        let (stream, peer) = self.inner.accept().await?;
+        stream.set_nodelay(true)?;
+        Ok((stream, peer))
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {

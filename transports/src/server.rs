@@ -87,7 +87,10 @@ struct ConnCtx<N> {
 
 impl ServerListener {
     /// Binds and starts accepting. TLS material is loaded (or generated) here.
-    pub async fn bind<N: Net>(opts: ServerTransportOptions, net: N) -> Result<Self, TransportError> {
+    pub async fn bind<N: Net>(
+        opts: ServerTransportOptions,
+        net: N,
+    ) -> Result<Self, TransportError> {
         Self::bind_with_cancel(opts, net, &CancellationToken::new()).await
     }
 
@@ -178,7 +181,13 @@ async fn accept_loop<N: Net>(
                 tracing::debug!(%peer, error = %e, "cannot enable TCP keepalive");
             }
         }
-        tokio::spawn(serve_connection(tcp, peer, ctx.clone(), tx.clone(), cancel.clone()));
+        tokio::spawn(serve_connection(
+            tcp,
+            peer,
+            ctx.clone(),
+            tx.clone(),
+            cancel.clone(),
+        ));
     }
 }
 

@@ -60,8 +60,16 @@ pub fn classify(prefix: &[u8], tls_force: bool) -> Sniffed {
         return Sniffed::NeedMore;
     };
     match first {
-        FRP_TLS_HEAD_BYTE => return Sniffed::Tls { skip_head_byte: true },
-        TLS_HANDSHAKE_BYTE => return Sniffed::Tls { skip_head_byte: false },
+        FRP_TLS_HEAD_BYTE => {
+            return Sniffed::Tls {
+                skip_head_byte: true,
+            }
+        }
+        TLS_HANDSHAKE_BYTE => {
+            return Sniffed::Tls {
+                skip_head_byte: false,
+            }
+        }
         _ => {}
     }
     let n = prefix.len().min(WEBSOCKET_PREFIX.len());
@@ -111,7 +119,10 @@ pub async fn sniff<S: AsyncRead + Unpin>(
                     "connection closed before sending any byte",
                 ));
             }
-            return Ok((classify_final(&buf[..filled], tls_force), buf[..filled].to_vec()));
+            return Ok((
+                classify_final(&buf[..filled], tls_force),
+                buf[..filled].to_vec(),
+            ));
         }
         filled += n;
         let verdict = if filled == MAX_SNIFF_LEN {
@@ -211,8 +222,18 @@ mod tests {
     #[test]
     fn classifies_frp_first_bytes() {
         assert_eq!(classify(&[], false), Sniffed::NeedMore);
-        assert_eq!(classify(&[0x17], false), Sniffed::Tls { skip_head_byte: true });
-        assert_eq!(classify(&[0x16, 3, 1], true), Sniffed::Tls { skip_head_byte: false });
+        assert_eq!(
+            classify(&[0x17], false),
+            Sniffed::Tls {
+                skip_head_byte: true
+            }
+        );
+        assert_eq!(
+            classify(&[0x16, 3, 1], true),
+            Sniffed::Tls {
+                skip_head_byte: false
+            }
+        );
         assert_eq!(classify(b"GET /~!frp", false), Sniffed::Websocket);
         assert_eq!(classify(b"GET /~", false), Sniffed::NeedMore);
         assert_eq!(classify(b"GET /index", false), Sniffed::Plain);
@@ -243,7 +264,12 @@ mod tests {
         a.write_all(&[0x16, 3]).await.unwrap();
         // The peer sends nothing more; sniff must still return.
         let (v, prefix) = sniff(&mut b, false).await.unwrap();
-        assert_eq!(v, Sniffed::Tls { skip_head_byte: false });
+        assert_eq!(
+            v,
+            Sniffed::Tls {
+                skip_head_byte: false
+            }
+        );
         assert_eq!(prefix, vec![0x16, 3]);
         let mut r = Rewind::new(prefix, b);
         a.write_all(&[1]).await.unwrap();

@@ -236,25 +236,20 @@ fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TransportError> {
 fn load_roots(path: &Path) -> Result<Arc<RootCertStore>, TransportError> {
     let mut roots = RootCertStore::empty();
     for cert in load_certs(path)? {
-        roots
-            .add(cert)
-            .map_err(|e| TransportError::InvalidPem {
-                path: path.to_owned(),
-                reason: format!("invalid CA certificate: {e}"),
-            })?;
+        roots.add(cert).map_err(|e| TransportError::InvalidPem {
+            path: path.to_owned(),
+            reason: format!("invalid CA certificate: {e}"),
+        })?;
     }
     Ok(Arc::new(roots))
 }
 
 /// Generates frps's throw-away certificate (ECDSA P-256; frp's Go code uses RSA-2048,
 /// which Go frpc never verifies).
-fn self_signed() -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TransportError>
-{
+fn self_signed() -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TransportError> {
     let certified = rcgen::generate_simple_self_signed(Vec::<String>::new())
         .map_err(|e| TransportError::TlsConfig(format!("self-signed certificate: {e}")))?;
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-        certified.key_pair.serialize_der(),
-    ));
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der()));
     Ok((vec![certified.cert.der().clone()], key))
 }
 
@@ -341,7 +336,10 @@ mod tests {
             ..Default::default()
         };
         let err = server_config(&opts).unwrap_err().to_string();
-        assert!(err.contains("bad.pem") && err.contains("no certificate"), "{err}");
+        assert!(
+            err.contains("bad.pem") && err.contains("no certificate"),
+            "{err}"
+        );
     }
 
     #[test]

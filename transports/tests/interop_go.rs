@@ -30,11 +30,31 @@ struct Mode {
 
 const MODES: [Mode; 5] = [
     // frpc defaults: tcpMux, TLS, no custom first byte.
-    Mode { tcp_mux: true, tls: true, head_byte: false },
-    Mode { tcp_mux: true, tls: true, head_byte: true },
-    Mode { tcp_mux: true, tls: false, head_byte: false },
-    Mode { tcp_mux: false, tls: true, head_byte: true },
-    Mode { tcp_mux: false, tls: false, head_byte: false },
+    Mode {
+        tcp_mux: true,
+        tls: true,
+        head_byte: false,
+    },
+    Mode {
+        tcp_mux: true,
+        tls: true,
+        head_byte: true,
+    },
+    Mode {
+        tcp_mux: true,
+        tls: false,
+        head_byte: false,
+    },
+    Mode {
+        tcp_mux: false,
+        tls: true,
+        head_byte: true,
+    },
+    Mode {
+        tcp_mux: false,
+        tls: false,
+        head_byte: false,
+    },
 ];
 
 fn frpc_config(port: u16, m: Mode) -> String {
@@ -72,14 +92,21 @@ async fn real_frpc_logs_in_to_our_listener(m: Mode) {
     let frpc = Child::spawn("frpc", &frpc_config(port, m));
     let (mut conn, peer) = timeout(T, listener.accept())
         .await
-        .unwrap_or_else(|_| panic!("{m:?}: no logical connection; frpc said:\n{}", frpc.output()))
+        .unwrap_or_else(|_| {
+            panic!(
+                "{m:?}: no logical connection; frpc said:\n{}",
+                frpc.output()
+            )
+        })
         .unwrap();
     assert!(peer.ip().is_loopback());
     let (ty, login) = timeout(T, read_frame(&mut conn)).await.unwrap();
     assert_eq!(ty, 0x6f, "{m:?}: first frame must be Login");
     assert_eq!(login["version"], "0.65.0", "{login}");
     assert_eq!(login["pool_count"], 1, "{login}");
-    assert!(login["privilege_key"].as_str().is_some_and(|k| k.len() == 32));
+    assert!(login["privilege_key"]
+        .as_str()
+        .is_some_and(|k| k.len() == 32));
 }
 
 #[tokio::test]
@@ -170,7 +197,12 @@ async fn our_connector_logs_in_to_real_frps(m: Mode) {
     // A second logical connection: a NewWorkConn with an unknown run_id is closed by
     // frps without a reply (frp-protocol.md §3).
     let mut work = connector.connect().await.unwrap();
-    write_frame(&mut work, b'w', &serde_json::json!({"run_id": "0000000000000000"})).await;
+    write_frame(
+        &mut work,
+        b'w',
+        &serde_json::json!({"run_id": "0000000000000000"}),
+    )
+    .await;
     let mut buf = [0u8; 16];
     let n = timeout(T, work.read(&mut buf)).await.unwrap().unwrap_or(0);
     assert_eq!(n, 0, "frps must close a work conn with an unknown run_id");
@@ -223,7 +255,10 @@ async fn real_frps_forced_tls() {
     write_frame(&mut control, b'o', &login_json()).await;
     let mut buf = [0u8; 9];
     let res = timeout(T, control.read(&mut buf)).await.unwrap();
-    assert!(matches!(res, Ok(0) | Err(_)), "plaintext must be refused: {res:?}");
+    assert!(
+        matches!(res, Ok(0) | Err(_)),
+        "plaintext must be refused: {res:?}"
+    );
     timeout(T, connector.closed()).await.unwrap();
 }
 
@@ -250,4 +285,121 @@ async fn real_frps_certificate_verification() {
     let connector = Connector::new(opts, TokioNet::new()).unwrap();
     let err = timeout(T, connector.open()).await.unwrap().unwrap_err();
     assert!(err.to_string().contains("TLS handshake"), "{err}");
+}
+
+/// Bytes moved each way through Go yamux in the proxy tests (beyond the 6 MiB window).
+const BIG: usize = 8 * 1024 * 1024;
+
+/// Our Connector (yamux client) ↔ real frps (Go yamux server): log in, register a tcp
+/// proxy, serve a work connection and echo 8 MiB each way for a real TCP user of frps.
+#[tokio::test]
+async fn our_connector_proxies_mibs_through_real_frps() {
+    let port = free_port();
+    let remote_port = free_port();
+    let frps = Child::spawn("frps", &frps_config(port, true));
+    wait_listening(port).await;
+    let opts = ClientTransportOptions {
+        server_addr: "127.0.0.1".into(),
+        server_port: port,
+        ..Default::default()
+    };
+    let connector = Connector::new(opts, TokioNet::new()).unwrap();
+    connector.open().await.unwrap();
+    let mut control = connector.connect().await.unwrap();
+    write_frame(&mut control, b'o', &login_json()).await;
+    let (ty, resp) = timeout(T, read_frame(&mut control)).await.unwrap();
+    assert_eq!(ty, b'1', "{resp}");
+    let run_id = resp["run_id"].as_str().unwrap().to_owned();
+
+    let mut enc = common::EncWriter::new();
+    let mut dec = common::DecReader::new();
+    let new_proxy = serde_json::json!({
+        "proxy_name": "big", "proxy_type": "tcp", "remote_port": remote_port,
+    });
+    enc.write_frame(&mut control, b'p', &new_proxy).await;
+    loop {
+        let (ty, msg) = timeout(T, dec.read_frame(&mut control))
+            .await
+            .unwrap_or_else(|_| panic!("no NewProxyResp; frps said:\n{}", frps.output()));
+        if ty == b'2' {
+            assert!(msg.get("error").is_none(), "{msg}");
+            break;
+        }
+        assert_eq!(ty, b'r', "unexpected message {msg}");
+    }
+    let mut work = connector.connect().await.unwrap();
+    write_frame(&mut work, b'w', &serde_json::json!({ "run_id": run_id })).await;
+
+    let user = tokio::net::TcpStream::connect(("127.0.0.1", remote_port))
+        .await
+        .unwrap();
+    let (ty, start) = timeout(T, read_frame(&mut work)).await.unwrap();
+    assert_eq!(ty, b's', "{start}");
+    assert_eq!(start["proxy_name"], "big");
+    let echo = tokio::spawn(common::echo(work));
+    timeout(Duration::from_secs(60), common::check_echo(user, BIG))
+        .await
+        .expect("8 MiB echo through frps timed out");
+    echo.abort();
+    connector.close();
+}
+
+/// Real frpc (Go yamux client) ↔ our ServerListener (yamux server): we play frps just
+/// enough to start frpc's tcp proxy, then push 8 MiB each way through a work
+/// connection that frpc joins with a local echo service.
+#[tokio::test]
+async fn real_frpc_proxies_mibs_through_our_listener() {
+    let echo_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let local_port = echo_listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = echo_listener.accept().await {
+            tokio::spawn(common::echo(s));
+        }
+    });
+    let opts = ServerTransportOptions {
+        bind_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        bind_port: 0,
+        ..Default::default()
+    };
+    let mut listener = ServerListener::bind(opts, TokioNet::new()).await.unwrap();
+    let config = frpc_config(listener.local_addr().port(), MODES[0])
+        .replace("localPort = 1", &format!("localPort = {local_port}"));
+    let frpc = Child::spawn("frpc", &config);
+    let (mut control, _) = timeout(T, listener.accept()).await.unwrap().unwrap();
+    let (ty, _) = timeout(T, read_frame(&mut control)).await.unwrap();
+    assert_eq!(ty, b'o');
+    let run_id = "0123456789abcdef";
+    write_frame(
+        &mut control,
+        b'1',
+        &serde_json::json!({"version": "0.65.0", "run_id": run_id}),
+    )
+    .await;
+    let mut enc = common::EncWriter::new();
+    let mut dec = common::DecReader::new();
+    let (ty, new_proxy) = timeout(T, dec.read_frame(&mut control))
+        .await
+        .unwrap_or_else(|_| panic!("no NewProxy; frpc said:\n{}", frpc.output()));
+    assert_eq!(ty, b'p', "{new_proxy}");
+    assert_eq!(new_proxy["proxy_name"], "t1");
+    let resp = serde_json::json!({"proxy_name": "t1", "remote_addr": ":6000"});
+    enc.write_frame(&mut control, b'2', &resp).await;
+    enc.write_frame(&mut control, b'r', &serde_json::json!({}))
+        .await;
+
+    let (mut work, _) = timeout(T, listener.accept()).await.unwrap().unwrap();
+    let (ty, nwc) = timeout(T, read_frame(&mut work)).await.unwrap();
+    assert_eq!(ty, b'w', "{nwc}");
+    assert_eq!(nwc["run_id"], run_id);
+    // Let frpc's control loop mark the proxy running before the work conn starts.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let start = serde_json::json!({
+        "proxy_name": "t1", "src_addr": "127.0.0.1", "dst_addr": "127.0.0.1",
+        "src_port": 50000, "dst_port": 6000,
+    });
+    write_frame(&mut work, b's', &start).await;
+    timeout(Duration::from_secs(60), common::check_echo(work, BIG))
+        .await
+        .unwrap_or_else(|_| panic!("8 MiB echo through frpc timed out:\n{}", frpc.output()));
+    drop(control);
 }

@@ -60,7 +60,9 @@ fn spawn_echo_server(mut listener: ServerListener) -> tokio::task::JoinHandle<()
 }
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
 }
 
 /// Writes `data` and reads the echo concurrently; checks it byte for byte.
@@ -119,8 +121,11 @@ async fn several_mib_each_way_and_many_streams_over_tls_mux() {
         .unwrap();
     let port = listener.local_addr().port();
     let _server = spawn_echo_server(listener);
-    let connector =
-        Connector::new(client_opts(port, true, Some(Default::default())), TokioNet::new()).unwrap();
+    let connector = Connector::new(
+        client_opts(port, true, Some(Default::default())),
+        TokioNet::new(),
+    )
+    .unwrap();
     connector.open().await.unwrap();
     // 8 MiB each way on one stream (beyond the 6 MiB window), plus 24 concurrent streams.
     let mut tasks = vec![tokio::spawn(echo_roundtrip(
@@ -162,9 +167,15 @@ async fn a_stalled_stream_does_not_block_others() {
     other.write_all(b"ping").await.unwrap();
     let (mut other_server, _) = timeout(T, listener.accept()).await.unwrap().unwrap();
     let mut buf = [0u8; 4];
-    timeout(T, other_server.read_exact(&mut buf)).await.unwrap().unwrap();
+    timeout(T, other_server.read_exact(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
     other_server.write_all(b"pong").await.unwrap();
-    timeout(T, other.read_exact(&mut buf)).await.unwrap().unwrap();
+    timeout(T, other.read_exact(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(&buf, b"pong");
     // And the stalled data is all there.
     let mut first = [0u8; 1];
@@ -180,7 +191,9 @@ async fn server_acks_new_stream_before_any_data() {
         .unwrap();
     let mut raw = TcpStream::connect(listener.local_addr()).await.unwrap();
     // Exactly Go frpc's first frame: WindowUpdate, SYN, stream 1, delta 6 MiB - 256 KiB.
-    raw.write_all(&[0, 1, 0, 1, 0, 0, 0, 1, 0, 0x5c, 0, 0]).await.unwrap();
+    raw.write_all(&[0, 1, 0, 1, 0, 0, 0, 1, 0, 0x5c, 0, 0])
+        .await
+        .unwrap();
     let mut reply = [0u8; 12];
     timeout(Duration::from_secs(5), raw.read_exact(&mut reply))
         .await
@@ -202,7 +215,10 @@ async fn forced_tls_rejects_plaintext_and_websocket_is_refused() {
         .unwrap();
     let port = listener.local_addr().port();
     let _server = spawn_echo_server(listener);
-    for first in [&b"o\0\0\0\0\0\0\0\x02{}"[..], b"GET /~!frp HTTP/1.1\r\n\r\n"] {
+    for first in [
+        &b"o\0\0\0\0\0\0\0\x02{}"[..],
+        b"GET /~!frp HTTP/1.1\r\n\r\n",
+    ] {
         let mut raw = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         raw.write_all(first).await.unwrap();
         let mut buf = [0u8; 16];
@@ -210,8 +226,11 @@ async fn forced_tls_rejects_plaintext_and_websocket_is_refused() {
         assert_eq!(n, 0, "connection must be closed without a reply");
     }
     // A TLS client is still served.
-    let connector =
-        Connector::new(client_opts(port, false, Some(Default::default())), TokioNet::new()).unwrap();
+    let connector = Connector::new(
+        client_opts(port, false, Some(Default::default())),
+        TokioNet::new(),
+    )
+    .unwrap();
     echo_roundtrip(connector.connect().await.unwrap(), pattern(1000, 1)).await;
 }
 
@@ -225,8 +244,11 @@ async fn junk_connections_do_not_disturb_good_ones() {
     let listener = ServerListener::bind(opts, TokioNet::new()).await.unwrap();
     let port = listener.local_addr().port();
     let _server = spawn_echo_server(listener);
-    let connector =
-        Connector::new(client_opts(port, true, Some(Default::default())), TokioNet::new()).unwrap();
+    let connector = Connector::new(
+        client_opts(port, true, Some(Default::default())),
+        TokioNet::new(),
+    )
+    .unwrap();
     connector.open().await.unwrap();
     let good = connector.connect().await.unwrap();
 
@@ -257,8 +279,11 @@ async fn junk_connections_do_not_disturb_good_ones() {
         assert!(res.is_ok(), "junk connection left open");
     }
     // New sessions still work.
-    let connector =
-        Connector::new(client_opts(port, true, Some(Default::default())), TokioNet::new()).unwrap();
+    let connector = Connector::new(
+        client_opts(port, true, Some(Default::default())),
+        TokioNet::new(),
+    )
+    .unwrap();
     connector.open().await.unwrap();
     echo_roundtrip(connector.connect().await.unwrap(), pattern(1000, 4)).await;
 }
@@ -310,7 +335,9 @@ async fn try_session(port: u16, tls: ClientTlsOptions) -> Result<(), TransportEr
     let connector = Connector::new(client_opts(port, true, Some(tls)), TokioNet::new())?;
     connector.open().await?;
     let mut conn = connector.connect().await?;
-    conn.write_all(b"hello").await.map_err(|_| TransportError::Closed)?;
+    conn.write_all(b"hello")
+        .await
+        .map_err(|_| TransportError::Closed)?;
     let mut buf = [0u8; 5];
     match timeout(Duration::from_secs(5), conn.read_exact(&mut buf)).await {
         Ok(Ok(_)) if &buf == b"hello" => Ok(()),
@@ -391,8 +418,14 @@ async fn connector_errors_name_the_address_and_mux_death_is_observable() {
     let port = common::free_port();
     let connector = Connector::new(client_opts(port, true, None), TokioNet::new()).unwrap();
     let err = connector.open().await.unwrap_err();
-    assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
-    assert!(matches!(connector.connect().await, Err(TransportError::Closed)));
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(matches!(
+        connector.connect().await,
+        Err(TransportError::Closed)
+    ));
 
     let listener = ServerListener::bind(server_opts(true, Default::default()), TokioNet::new())
         .await

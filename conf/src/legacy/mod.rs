@@ -22,7 +22,7 @@ use crate::transport::{TlsConfig, TransportProtocol};
 use crate::types::{self, Secret};
 
 pub(crate) use ini::Ini;
-pub(crate) use proxy::{client_proxies, LegacyProxies};
+pub(crate) use proxy::client_proxies;
 
 /// frp `DetectLegacyINIFormat`: parses as INI (no boolean keys) and has `[common]`.
 pub(crate) fn is_legacy_ini(raw: &str) -> bool {
@@ -210,8 +210,6 @@ pub(crate) fn server_config(
             Err(e) => problems.push(Problem::new("[common].allow_ports", e.0)),
         }
     }
-    // Values reset to "unset" so that completion recomputes them from the legacy inputs.
-    c.transport.heartbeat_timeout = c.transport.heartbeat_timeout.max(i64::MIN);
     for section in ini.sections.iter().filter(|s| s.name.starts_with("plugin.")) {
         let name = section.name.trim_start_matches("plugin.").trim().to_string();
         let mut k = Keys::new(section, &mut problems, warnings);
@@ -321,8 +319,6 @@ pub(crate) fn client_common(
     c.udp_packet_size = k.num("udp_packet_size");
     c.metadatas = k.prefixed("meta_");
     c.includes = k.list("includes");
-    // The completed defaults from `ClientCommonConfig::default()` must not mask legacy zeros:
-    // reset the tcpMux-dependent heartbeat fields only when they were not given.
     if problems.is_empty() {
         Ok(c)
     } else {

@@ -330,7 +330,10 @@ impl<'f> Exec<'f> {
         }
         let mut args = Vec::with_capacity(rest.len() + 1);
         for a in rest {
-            args.push(self.arg(a, dot, line)?);
+            args.push(match a {
+                Arg::Nil => Val::Nil,
+                a => self.arg(a, dot, line)?,
+            });
         }
         if let Some(p) = piped {
             args.push(p);

@@ -15,16 +15,14 @@ use crate::session::ControlHandle;
 /// Why a proxy could not be registered; the text goes to the client in `NewProxyResp.error`.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ProxyError {
-    #[error("proxy [{0}] already exists")]
+    #[error("{}", control::wire_error::proxy_already_exists(.0))]
     Exists(String),
-    #[error("exceed the max_ports_per_client")]
+    #[error("{}", control::wire_error::EXCEED_MAX_PORTS_PER_CLIENT)]
     TooManyPorts,
     #[error("proxy type [{0}] is not supported by this frps yet")]
     Unsupported(String),
     #[error("{0}")]
     Port(String),
-    #[error("listen on {addr}: {source}")]
-    Listen { addr: String, source: std::io::Error },
 }
 
 /// A running proxy, owned by its control session.
@@ -40,7 +38,7 @@ impl ServerProxy {
     pub(crate) fn close<N: Net>(self, shared: &Shared<N>) {
         self.cancel.cancel();
         if let Some(port) = self.port {
-            shared.registry.with_ports(|p| p.release(port));
+            shared.registry.with_ports(|p| p.release(port, std::time::Instant::now()));
         }
     }
 }

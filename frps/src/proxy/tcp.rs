@@ -4,7 +4,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use std::num::NonZeroU64;
+
 use control::{Message, NewProxy, StartWorkConn};
+use proxies::limit::{BandwidthLimiter, RateLimited};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, info_span, warn, Instrument};
 use transports::{BoxStream, Listener, Net};
@@ -19,7 +22,7 @@ pub(crate) struct ConnOptions {
     pub(crate) name: String,
     pub(crate) encryption_key: Option<control::crypto::Key>,
     pub(crate) compression: bool,
-    pub(crate) limiter: Option<proxies::limit::Limiter>,
+    pub(crate) limiter: Option<Arc<BandwidthLimiter>>,
 }
 
 impl ConnOptions {
@@ -29,7 +32,7 @@ impl ConnOptions {
                 .bandwidth_limit
                 .parse()
                 .map_err(|e| ProxyError::Port(format!("bandwidth_limit: {e}")))?;
-            (q.bytes() > 0).then(|| proxies::limit::Limiter::new(q.bytes()))
+            NonZeroU64::new(q.bytes()).map(|n| Arc::new(BandwidthLimiter::new(n)))
         } else {
             None
         };
@@ -52,25 +55,7 @@ pub(super) async fn start<N: Net>(
     let opts = ConnOptions::from_msg(shared, &m)?;
     let requested = u16::try_from(m.remote_port)
         .map_err(|_| ProxyError::Port(format!("remote port [{}] out of range", m.remote_port)))?;
-    let bind_addr = shared.settings.proxy_bind_addr.clone();
-    let net = shared.net.clone();
-    // Port choice is pure; binding happens right after, and a failed bind releases the port.
-    let port = shared
-        .registry
-        .with_ports(|p| p.acquire(&m.proxy_name, requested, |port| port_free(&bind_addr, port)))
-        .map_err(|e| ProxyError::Port(e.to_string()))?;
-    let addr = format!("{bind_addr}:{port}");
-    let listener = match parse_addr(&addr) {
-        Some(sa) => net.bind_tcp(sa).await,
-        None => Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad proxy bind address")),
-    };
-    let listener = match listener {
-        Ok(l) => l,
-        Err(source) => {
-            shared.registry.with_ports(|p| p.release(port));
-            return Err(ProxyError::Listen { addr, source });
-        }
-    };
+    let (listener, port) = bind_proxy_port(shared, &m.proxy_name, requested).await?;
     info!("tcp proxy listen port [{port}]");
     let cancel = CancellationToken::new();
     let span = info_span!("proxy", name = %m.proxy_name);
@@ -80,19 +65,52 @@ pub(super) async fn start<N: Net>(
     Ok(ServerProxy { remote_addr: format!(":{port}"), ports_used: 1, port: Some(port), cancel })
 }
 
-/// Whether a port can be bound right now on the proxy bind address (the allocator's probe).
-fn port_free(bind_addr: &str, port: u16) -> bool {
-    std::net::TcpListener::bind((bind_addr, port)).is_ok()
+/// How many ports a `remotePort = 0` proxy tries before giving up (frp: 5 random candidates).
+const BIND_ATTEMPTS: usize = 5;
+
+/// Picks a port with the allocator and binds it through the `Net` seam. The allocator's own
+/// "can this port be bound" probe only excludes ports a bind already failed on: the bind itself
+/// is the probe, so the simulator sees every socket.
+async fn bind_proxy_port<N: Net>(
+    shared: &Shared<N>,
+    name: &str,
+    requested: u16,
+) -> Result<(N::Listener, u16), ProxyError> {
+    let bind_addr = &shared.settings.proxy_bind_addr;
+    let mut failed: Vec<u16> = Vec::new();
+    loop {
+        let port = shared
+            .registry
+            .with_ports(|p| {
+                p.acquire(name, requested, std::time::Instant::now(), &mut rand::thread_rng(), |port| {
+                    !failed.contains(&port)
+                })
+            })
+            .map_err(|e| ProxyError::Port(e.to_string()))?;
+        let addr = parse_addr(bind_addr, port)
+            .ok_or_else(|| ProxyError::Port(format!("invalid proxy bind address [{bind_addr}]")))?;
+        match shared.net.bind_tcp(addr).await {
+            Ok(l) => return Ok((l, port)),
+            Err(e) => {
+                shared.registry.with_ports(|p| p.release(port, std::time::Instant::now()));
+                debug!("bind {addr}: {e}");
+                failed.push(port);
+                if requested != 0 || failed.len() >= BIND_ATTEMPTS {
+                    return Err(ProxyError::Port(control::wire_error::PORT_UNAVAILABLE.into()));
+                }
+            }
+        }
+    }
 }
 
-fn parse_addr(addr: &str) -> Option<SocketAddr> {
+fn parse_addr(host: &str, port: u16) -> Option<SocketAddr> {
     use std::net::ToSocketAddrs;
-    addr.to_socket_addrs().ok()?.next()
+    (host, port).to_socket_addrs().ok()?.next()
 }
 
 async fn accept_loop<N: Net>(
     shared: Arc<Shared<N>>,
-    listener: N::Listener,
+    mut listener: N::Listener,
     ctl: ControlHandle,
     opts: ConnOptions,
     cancel: CancellationToken,
@@ -118,7 +136,7 @@ async fn accept_loop<N: Net>(
 
 /// Joins one user connection with a work connection from the client.
 pub(crate) async fn handle_user_conn(
-    user: BoxStream,
+    mut user: BoxStream,
     peer: SocketAddr,
     local: Option<SocketAddr>,
     ctl: ControlHandle,
@@ -136,15 +154,16 @@ pub(crate) async fn handle_user_conn(
     let Some(work) = work_conn_for(&ctl, &start).await else {
         return;
     };
+    // frp's order on the server: encryption, then compression, then the limiter on top.
     let work = proxies::relay::wrap_stream(work, opts.encryption_key.as_ref(), opts.compression);
-    let work: BoxStream = match &opts.limiter {
-        Some(l) => Box::new(proxies::limit::RateLimited::new(work, l.clone())),
-        None => work,
+    let mut work: BoxStream = match &opts.limiter {
+        Some(l) => Box::new(RateLimited::new(work, l.clone())),
+        None => Box::new(work),
     };
     tokio::select! {
         _ = cancel.cancelled() => debug!("proxy closed, dropping user connection [{peer}]"),
-        r = proxies::relay::pump(work, user) => match r {
-            Ok((to_user, from_user)) => debug!("join connections closed: in {from_user} B, out {to_user} B"),
+        r = proxies::relay::pump(&mut user, &mut work) => match r {
+            Ok((from_user, to_user)) => debug!("join connections closed: in {from_user} B, out {to_user} B"),
             Err(e) => debug!("join connections closed with error: {e}"),
         },
     }

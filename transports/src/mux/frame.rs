@@ -115,7 +115,15 @@ mod tests {
         // frpc's first frame (frp-protocol.md §6): WindowUpdate, SYN, stream 1, 6 MiB - 256 KiB.
         let bytes = [0, 1, 0, 1, 0, 0, 0, 1, 0, 0x5c, 0, 0];
         let h = Header::decode(&bytes).unwrap();
-        assert_eq!(h, Header::new(FrameType::WindowUpdate, SYN, 1, 6 * 1024 * 1024 - 256 * 1024));
+        assert_eq!(
+            h,
+            Header::new(
+                FrameType::WindowUpdate,
+                SYN,
+                1,
+                6 * 1024 * 1024 - 256 * 1024
+            )
+        );
         assert_eq!(h.encode(), bytes);
         assert_eq!(Header::decode(&[1; 12]), Err(HeaderError::Version(1)));
         let mut bad = bytes;

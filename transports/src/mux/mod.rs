@@ -113,8 +113,8 @@ pub struct Incoming {
     rx: mpsc::Receiver<MuxStream>,
 }
 
-/// Starts a session over `io`, driven by a spawned task. The session also ends when
-/// `cancel` is cancelled.
+/// Starts a session over `io`, driven by a spawned task (which inherits the current
+/// tracing span). The session also ends when `cancel` is cancelled.
 pub fn spawn<S>(
     io: S,
     role: Role,
@@ -148,7 +148,11 @@ where
         config,
     });
     let (tx, rx) = mpsc::channel(config.accept_backlog);
-    tokio::spawn(session::drive(io, shared.clone(), tx));
+    // The driver logs inside the caller's span (e.g. the peer address on frps).
+    tokio::spawn(tracing::Instrument::instrument(
+        session::drive(io, shared.clone(), tx),
+        tracing::Span::current(),
+    ));
     (MuxHandle { shared }, Incoming { rx })
 }
 
@@ -174,7 +178,12 @@ impl MuxHandle {
         let window = shared.config.max_stream_window;
         inner.streams.insert(id, StreamSlot::new(window));
         inner.out.push(
-            Header::new(FrameType::WindowUpdate, frame::SYN, id, window - INITIAL_STREAM_WINDOW),
+            Header::new(
+                FrameType::WindowUpdate,
+                frame::SYN,
+                id,
+                window - INITIAL_STREAM_WINDOW,
+            ),
             &[],
         );
         drop(inner);

@@ -229,7 +229,9 @@ fn accept_stream(
     let max = shared.config.max_stream_window;
     let mut inner = shared.lock();
     if id == 0 || inner.streams.contains_key(&id) {
-        return Err(End::Protocol(format!("duplicate or invalid stream id {id}")));
+        return Err(End::Protocol(format!(
+            "duplicate or invalid stream id {id}"
+        )));
     }
     if shared.done.is_cancelled() || accept_tx.capacity() == 0 || accept_tx.is_closed() {
         // Backlog full (or nobody accepts): refuse with RST like hashicorp.
@@ -243,7 +245,12 @@ fn accept_stream(
     }
     inner.streams.insert(id, StreamSlot::new(max));
     inner.out.push(
-        Header::new(FrameType::WindowUpdate, frame::ACK, id, max - INITIAL_STREAM_WINDOW),
+        Header::new(
+            FrameType::WindowUpdate,
+            frame::ACK,
+            id,
+            max - INITIAL_STREAM_WINDOW,
+        ),
         &[],
     );
     drop(inner);

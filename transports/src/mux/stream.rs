@@ -66,7 +66,11 @@ impl AsyncRead for MuxStream {
         let closed = inner.closed;
         let inner = &mut *inner;
         let Some(slot) = inner.streams.get_mut(&this.id) else {
-            return Poll::Ready(if closed { Err(session_closed()) } else { Ok(()) });
+            return Poll::Ready(if closed {
+                Err(session_closed())
+            } else {
+                Ok(())
+            });
         };
         if slot.recv_len == 0 {
             if slot.reset {
@@ -169,9 +173,10 @@ impl AsyncWrite for MuxStream {
             if let Some(slot) = inner.streams.get_mut(&this.id) {
                 if !slot.local_fin && !slot.reset {
                     slot.local_fin = true;
-                    inner
-                        .out
-                        .push(Header::new(FrameType::WindowUpdate, frame::FIN, this.id, 0), &[]);
+                    inner.out.push(
+                        Header::new(FrameType::WindowUpdate, frame::FIN, this.id, 0),
+                        &[],
+                    );
                     slot.flush_target = inner.out.enqueued;
                     this.shared.writer_wake.notify_one();
                 }
@@ -187,9 +192,10 @@ impl Drop for MuxStream {
         let closed = inner.closed;
         if let Some(slot) = inner.streams.remove(&self.id) {
             if !slot.local_fin && !slot.reset && !closed {
-                inner
-                    .out
-                    .push(Header::new(FrameType::WindowUpdate, frame::FIN, self.id, 0), &[]);
+                inner.out.push(
+                    Header::new(FrameType::WindowUpdate, frame::FIN, self.id, 0),
+                    &[],
+                );
                 drop(inner);
                 self.shared.writer_wake.notify_one();
             }

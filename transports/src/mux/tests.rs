@@ -47,11 +47,24 @@ const DELTA: u32 = FRP_MAX_STREAM_WINDOW - INITIAL_STREAM_WINDOW;
 #[tokio::test]
 async fn inbound_stream_is_acked_at_once_and_carries_data() {
     let (_h, mut inc, mut peer) = start(Role::Server, no_keepalive());
-    send(&mut peer, Header::new(FrameType::WindowUpdate, frame::SYN, 1, DELTA), &[]).await;
+    send(
+        &mut peer,
+        Header::new(FrameType::WindowUpdate, frame::SYN, 1, DELTA),
+        &[],
+    )
+    .await;
     // The ACK comes before anybody accepted the stream.
     let (ack, _) = recv(&mut peer).await;
-    assert_eq!(ack, Header::new(FrameType::WindowUpdate, frame::ACK, 1, DELTA));
-    send(&mut peer, Header::new(FrameType::Data, frame::FIN, 1, 5), b"hello").await;
+    assert_eq!(
+        ack,
+        Header::new(FrameType::WindowUpdate, frame::ACK, 1, DELTA)
+    );
+    send(
+        &mut peer,
+        Header::new(FrameType::Data, frame::FIN, 1, 5),
+        b"hello",
+    )
+    .await;
     let mut s = inc.accept().await.unwrap();
     assert_eq!(s.id(), 1);
     let mut got = Vec::new();
@@ -61,7 +74,10 @@ async fn inbound_stream_is_acked_at_once_and_carries_data() {
     s.write_all(b"bye").await.unwrap();
     drop(s);
     let (data, body) = recv(&mut peer).await;
-    assert_eq!((data.ty, data.stream_id, body.as_slice()), (FrameType::Data, 1, &b"bye"[..]));
+    assert_eq!(
+        (data.ty, data.stream_id, body.as_slice()),
+        (FrameType::Data, 1, &b"bye"[..])
+    );
     let (fin, _) = recv(&mut peer).await;
     assert_eq!(fin, Header::new(FrameType::WindowUpdate, frame::FIN, 1, 0));
 }
@@ -75,13 +91,21 @@ async fn client_opens_odd_streams_with_go_identical_syn() {
     let (syn, _) = recv(&mut peer).await;
     assert_eq!(syn.encode(), [0, 1, 0, 1, 0, 0, 0, 1, 0, 0x5c, 0, 0]);
     let (syn3, _) = recv(&mut peer).await;
-    assert_eq!(syn3, Header::new(FrameType::WindowUpdate, frame::SYN, 3, DELTA));
+    assert_eq!(
+        syn3,
+        Header::new(FrameType::WindowUpdate, frame::SYN, 3, DELTA)
+    );
 }
 
 #[tokio::test]
 async fn pings_are_answered() {
     let (_h, _inc, mut peer) = start(Role::Server, no_keepalive());
-    send(&mut peer, Header::new(FrameType::Ping, frame::SYN, 0, 42), &[]).await;
+    send(
+        &mut peer,
+        Header::new(FrameType::Ping, frame::SYN, 0, 42),
+        &[],
+    )
+    .await;
     let (pong, _) = recv(&mut peer).await;
     assert_eq!(pong, Header::new(FrameType::Ping, frame::ACK, 0, 42));
 }
@@ -95,7 +119,12 @@ async fn keepalive_pings_and_times_out() {
     let (h, _inc, mut peer) = start(Role::Client, config);
     let (ping, _) = recv(&mut peer).await;
     assert_eq!(ping, Header::new(FrameType::Ping, frame::SYN, 0, 0));
-    send(&mut peer, Header::new(FrameType::Ping, frame::ACK, 0, 0), &[]).await;
+    send(
+        &mut peer,
+        Header::new(FrameType::Ping, frame::ACK, 0, 0),
+        &[],
+    )
+    .await;
     let (ping, _) = recv(&mut peer).await;
     assert_eq!(ping.length, 1);
     // Not answered: the session ends 10 s later.
@@ -108,10 +137,20 @@ async fn window_violation_is_a_protocol_error() {
     let (h, mut inc, mut peer) = start(Role::Server, no_keepalive());
     // Open without granting anything extra: our window for it is still 6 MiB, so send
     // one byte more than that.
-    send(&mut peer, Header::new(FrameType::WindowUpdate, frame::SYN, 1, 0), &[]).await;
+    send(
+        &mut peer,
+        Header::new(FrameType::WindowUpdate, frame::SYN, 1, 0),
+        &[],
+    )
+    .await;
     let _s = inc.accept().await.unwrap();
     let _ack = recv(&mut peer).await;
-    send(&mut peer, Header::new(FrameType::Data, 0, 1, FRP_MAX_STREAM_WINDOW + 1), &[]).await;
+    send(
+        &mut peer,
+        Header::new(FrameType::Data, 0, 1, FRP_MAX_STREAM_WINDOW + 1),
+        &[],
+    )
+    .await;
     timeout(T, h.closed()).await.unwrap();
     let (go_away, _) = recv(&mut peer).await;
     assert_eq!(
@@ -127,8 +166,18 @@ async fn full_backlog_resets_new_streams() {
         ..no_keepalive()
     };
     let (_h, _inc, mut peer) = start(Role::Server, config);
-    send(&mut peer, Header::new(FrameType::WindowUpdate, frame::SYN, 1, 0), &[]).await;
-    send(&mut peer, Header::new(FrameType::WindowUpdate, frame::SYN, 3, 0), &[]).await;
+    send(
+        &mut peer,
+        Header::new(FrameType::WindowUpdate, frame::SYN, 1, 0),
+        &[],
+    )
+    .await;
+    send(
+        &mut peer,
+        Header::new(FrameType::WindowUpdate, frame::SYN, 3, 0),
+        &[],
+    )
+    .await;
     let (ack, _) = recv(&mut peer).await;
     assert_eq!((ack.stream_id, ack.flags), (1, frame::ACK));
     let (rst, _) = recv(&mut peer).await;
@@ -140,11 +189,21 @@ async fn go_away_and_reset_from_peer() {
     let (h, _inc, mut peer) = start(Role::Client, no_keepalive());
     let mut s = h.open_stream().unwrap();
     let _syn = recv(&mut peer).await;
-    send(&mut peer, Header::new(FrameType::WindowUpdate, frame::RST, 1, 0), &[]).await;
+    send(
+        &mut peer,
+        Header::new(FrameType::WindowUpdate, frame::RST, 1, 0),
+        &[],
+    )
+    .await;
     let mut buf = [0u8; 1];
     let err = timeout(T, s.read(&mut buf)).await.unwrap().unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
-    send(&mut peer, Header::new(FrameType::GoAway, 0, 0, frame::GO_AWAY_NORMAL), &[]).await;
+    send(
+        &mut peer,
+        Header::new(FrameType::GoAway, 0, 0, frame::GO_AWAY_NORMAL),
+        &[],
+    )
+    .await;
     // Wait until the driver processed it.
     for _ in 0..100 {
         if h.open_stream().is_err() {
@@ -162,14 +221,25 @@ async fn go_away_and_reset_from_peer() {
 async fn data_for_unknown_streams_is_discarded_and_close_sends_go_away() {
     let (h, _inc, mut peer) = start(Role::Server, no_keepalive());
     send(&mut peer, Header::new(FrameType::Data, 0, 77, 3), b"abc").await;
-    send(&mut peer, Header::new(FrameType::Ping, frame::SYN, 0, 1), &[]).await;
+    send(
+        &mut peer,
+        Header::new(FrameType::Ping, frame::SYN, 0, 1),
+        &[],
+    )
+    .await;
     let (pong, _) = recv(&mut peer).await;
     assert_eq!(pong.ty, FrameType::Ping);
     h.close();
     let (go_away, _) = recv(&mut peer).await;
-    assert_eq!(go_away, Header::new(FrameType::GoAway, 0, 0, frame::GO_AWAY_NORMAL));
+    assert_eq!(
+        go_away,
+        Header::new(FrameType::GoAway, 0, 0, frame::GO_AWAY_NORMAL)
+    );
     let mut rest = Vec::new();
-    timeout(T, peer.read_to_end(&mut rest)).await.unwrap().unwrap();
+    timeout(T, peer.read_to_end(&mut rest))
+        .await
+        .unwrap()
+        .unwrap();
 }
 
 #[tokio::test]
@@ -192,6 +262,11 @@ async fn writes_respect_the_peer_window() {
     assert_eq!(received, INITIAL_STREAM_WINDOW as usize);
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(!writer.is_finished());
-    send(&mut peer, Header::new(FrameType::WindowUpdate, frame::ACK, 1, DELTA), &[]).await;
+    send(
+        &mut peer,
+        Header::new(FrameType::WindowUpdate, frame::ACK, 1, DELTA),
+        &[],
+    )
+    .await;
     let _s = timeout(T, writer).await.unwrap().unwrap();
 }

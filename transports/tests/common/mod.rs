@@ -9,9 +9,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 /// Directory of the real frp 0.65.0 binaries: `$FRP_BIN_DIR` or `<workspace>/.cache/frp-0.65.0`.
 pub fn frp_bin(name: &str) -> PathBuf {
-    let dir = std::env::var_os("FRP_BIN_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/frp-0.65.0")
-    });
+    let dir = std::env::var_os("FRP_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/frp-0.65.0"));
     let path = dir.join(name);
     assert!(
         path.is_file(),
@@ -70,7 +70,10 @@ pub fn free_port() -> u16 {
 /// Waits until something listens on 127.0.0.1:port.
 pub async fn wait_listening(port: u16) {
     for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -90,7 +93,11 @@ pub async fn read_frame<S: AsyncRead + Unpin>(s: &mut S) -> (u8, serde_json::Val
 }
 
 /// Writes one frp message frame.
-pub async fn write_frame<S: tokio::io::AsyncWrite + Unpin>(s: &mut S, ty: u8, body: &serde_json::Value) {
+pub async fn write_frame<S: tokio::io::AsyncWrite + Unpin>(
+    s: &mut S,
+    ty: u8,
+    body: &serde_json::Value,
+) {
     let body = serde_json::to_vec(body).unwrap();
     let mut frame = vec![ty];
     frame.extend_from_slice(&(body.len() as i64).to_be_bytes());
@@ -212,7 +219,9 @@ pub async fn check_echo<S: AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 's
     s: S,
     len: usize,
 ) {
-    let data: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(13).wrapping_add(5)).collect();
+    let data: Vec<u8> = (0..len)
+        .map(|i| (i as u8).wrapping_mul(13).wrapping_add(5))
+        .collect();
     let (mut r, mut w) = tokio::io::split(s);
     let expected = data.clone();
     let writer = tokio::spawn(async move {
