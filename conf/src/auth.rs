@@ -79,7 +79,11 @@ impl ValueSource {
         if let Some(p) = self.check() {
             return Err(p);
         }
-        let path = self.file.as_ref().map(|f| f.path.as_str()).unwrap_or_default();
+        let path = self
+            .file
+            .as_ref()
+            .map(|f| f.path.as_str())
+            .unwrap_or_default();
         std::fs::read_to_string(path)
             .map(|s| s.trim().to_string())
             .map_err(|e| format!("failed to read file {path}: {e}"))
@@ -90,7 +94,11 @@ impl ValueSource {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthServerConfig {
     /// `method`. Default `token`.
-    #[serde(rename = "method", default, deserialize_with = "empty_default::deserialize")]
+    #[serde(
+        rename = "method",
+        default,
+        deserialize_with = "empty_default::deserialize"
+    )]
     pub method: AuthMethod,
     /// `additionalScopes`.
     #[serde(rename = "additionalScopes", default)]
@@ -99,7 +107,11 @@ pub struct AuthServerConfig {
     #[serde(rename = "token", default)]
     pub token: Secret,
     /// `tokenSource`; resolved into `token` (and cleared) at load when `method = "token"`.
-    #[serde(rename = "tokenSource", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "tokenSource",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub token_source: Option<ValueSource>,
     /// `oidc`.
     #[serde(rename = "oidc", default)]
@@ -127,7 +139,11 @@ pub struct AuthOidcServerConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthClientConfig {
     /// `method`. Default `token`.
-    #[serde(rename = "method", default, deserialize_with = "empty_default::deserialize")]
+    #[serde(
+        rename = "method",
+        default,
+        deserialize_with = "empty_default::deserialize"
+    )]
     pub method: AuthMethod,
     /// `additionalScopes`.
     #[serde(rename = "additionalScopes", default)]
@@ -136,7 +152,11 @@ pub struct AuthClientConfig {
     #[serde(rename = "token", default)]
     pub token: Secret,
     /// `tokenSource`; resolved into `token` (and cleared) at load when `method = "token"`.
-    #[serde(rename = "tokenSource", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "tokenSource",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub token_source: Option<ValueSource>,
     /// `oidc`.
     #[serde(rename = "oidc", default)]

@@ -62,13 +62,21 @@ pub struct ClientCommonConfig {
     #[serde(rename = "virtualNet", default)]
     pub virtual_net: VirtualNetConfig,
     /// `featureGates`: e.g. `{ VirtualNet = true }`.
-    #[serde(rename = "featureGates", default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        rename = "featureGates",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub feature_gates: BTreeMap<String, bool>,
     /// `udpPacketSize`. Default 1500.
     #[serde(rename = "udpPacketSize", default)]
     pub udp_packet_size: u32,
     /// `metadatas`: sent in `Login.metas`.
-    #[serde(rename = "metadatas", default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        rename = "metadatas",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub metadatas: BTreeMap<String, String>,
     /// `includes`: globs of extra files whose proxies/visitors are merged in (already applied
     /// by the loader).
@@ -108,7 +116,10 @@ impl ClientCommonConfig {
     pub fn complete(&mut self) {
         defaults::or_str(&mut self.server_addr, defaults::SERVER_ADDR);
         defaults::or_num(&mut self.server_port, defaults::BIND_PORT);
-        defaults::or_str(&mut self.nat_hole_stun_server, defaults::NAT_HOLE_STUN_SERVER);
+        defaults::or_str(
+            &mut self.nat_hole_stun_server,
+            defaults::NAT_HOLE_STUN_SERVER,
+        );
         self.log.complete();
         self.transport.complete();
         self.web_server.complete();

@@ -20,7 +20,9 @@ use std::cell::RefCell;
 use std::fmt;
 
 use serde::de::value::StringDeserializer;
-use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor,
+};
 use serde::forward_to_deserialize_any;
 use serde_json::{Map, Value};
 
@@ -328,7 +330,10 @@ impl<'de> MapAccess<'de> for MapDe<'_> {
         Ok(Some(k))
     }
 
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DecodeError> {
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, DecodeError> {
         let Some((key, value)) = self.pending.take() else {
             return Err(de::Error::custom("value requested before key"));
         };
@@ -413,7 +418,10 @@ mod tests {
         assert_eq!(o.bind_port, 7001);
         assert_eq!(o.transport.unwrap().max_pool_count, 3);
         assert_eq!(o.metadatas.get("Keep").map(String::as_str), Some("me"));
-        assert_eq!(u.take(), vec!["bogus".to_string(), "transport.x".to_string()]);
+        assert_eq!(
+            u.take(),
+            vec!["bogus".to_string(), "transport.x".to_string()]
+        );
     }
 
     #[test]
@@ -435,6 +443,9 @@ mod tests {
 
     #[test]
     fn probe_lists_fields() {
-        assert_eq!(struct_fields::<Outer>(), &["bindPort", "transport", "metadatas"]);
+        assert_eq!(
+            struct_fields::<Outer>(),
+            &["bindPort", "transport", "metadatas"]
+        );
     }
 }

@@ -28,6 +28,8 @@
 //! Field names follow Rust style; each has `#[serde(rename)]` equal to frp's JSON tag, so
 //! `serde_json::to_value(&cfg)` gives frp's JSON shape.
 
+#![warn(missing_docs, unreachable_pub)]
+
 mod auth;
 mod client;
 mod decode;
@@ -65,9 +67,8 @@ pub use plugin::{
 pub use proxy::{
     BandwidthLimitMode, HeaderOperations, HealthCheckConfig, HealthCheckType, HttpHeader,
     HttpProxyConfig, HttpsProxyConfig, LoadBalancerConfig, NatTraversalConfig, ProxyBase,
-    ProxyConfig, ProxyProtocolVersion, ProxyTransport, ProxyType, StcpProxyConfig,
-    SudpProxyConfig, TcpMultiplexer, TcpMuxProxyConfig, TcpProxyConfig, UdpProxyConfig,
-    XtcpProxyConfig,
+    ProxyConfig, ProxyProtocolVersion, ProxyTransport, ProxyType, StcpProxyConfig, SudpProxyConfig,
+    TcpMultiplexer, TcpMuxProxyConfig, TcpProxyConfig, UdpProxyConfig, XtcpProxyConfig,
 };
 pub use server::{HttpPluginOp, HttpPluginOptions, ServerConfig, SshTunnelGateway};
 pub use template::Env;

@@ -69,8 +69,12 @@ pub fn parse_server_str(
         let value = to_value(text, &file, env)?;
         decode_checked::<ServerConfig>(value, &file, strict)?
     };
-    resolve_token_source(cfg.auth.method, &mut cfg.auth.token, &mut cfg.auth.token_source)
-        .map_err(|e| invalid(&file, vec![Problem::new("auth.tokenSource", e)]))?;
+    resolve_token_source(
+        cfg.auth.method,
+        &mut cfg.auth.token,
+        &mut cfg.auth.token_source,
+    )
+    .map_err(|e| invalid(&file, vec![Problem::new("auth.tokenSource", e)]))?;
     cfg.complete();
     validate::check_server(&cfg).map_err(|p| invalid(&file, p))?;
     Ok(cfg)
@@ -139,7 +143,8 @@ fn legacy_client(
     for pattern in &common.includes {
         for inc in include_files(base_dir, pattern, file)? {
             let inc_text = read(&inc)?;
-            let rendered = template::render_legacy(&inc_text, env).map_err(|e| template_err(&inc, e))?;
+            let rendered =
+                template::render_legacy(&inc_text, env).map_err(|e| template_err(&inc, e))?;
             let extra = legacy::Ini::parse(&rendered, true).map_err(|e| syntax(&inc, e))?;
             for section in extra.sections {
                 let target = ini.section_mut(&section.name);
@@ -230,7 +235,11 @@ fn decode_checked<T: serde::de::DeserializeOwned>(
     Ok(out)
 }
 
-fn decode_client_checked(value: Value, file: &Path, strict: bool) -> Result<ClientConfig, ConfError> {
+fn decode_client_checked(
+    value: Value,
+    file: &Path,
+    strict: bool,
+) -> Result<ClientConfig, ConfError> {
     let unknown = Unknown::default();
     let out = decode_client(value, &unknown).map_err(|e| field_err(file, e))?;
     check_unknown(&unknown, file, strict)?;
@@ -274,10 +283,28 @@ fn include_files(base_dir: &Path, pattern: &str, file: &Path) -> Result<Vec<Path
     let dir = base_dir.join(p.parent().unwrap_or_else(|| Path::new("")));
     let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     let glob = glob::Pattern::new(name).map_err(|e| {
-        invalid(file, vec![Problem::new("includes", format!("bad pattern {pattern:?}: {e}"))])
+        invalid(
+            file,
+            vec![Problem::new(
+                "includes",
+                format!("bad pattern {pattern:?}: {e}"),
+            )],
+        )
     })?;
-    let entries = std::fs::read_dir(if dir.as_os_str().is_empty() { Path::new(".") } else { &dir })
-        .map_err(|e| invalid(file, vec![Problem::new("includes", format!("directory of {pattern} cannot be read: {e}"))]))?;
+    let entries = std::fs::read_dir(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        &dir
+    })
+    .map_err(|e| {
+        invalid(
+            file,
+            vec![Problem::new(
+                "includes",
+                format!("directory of {pattern} cannot be read: {e}"),
+            )],
+        )
+    })?;
     let mut out: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_ok_and(|t| !t.is_dir()))

@@ -46,7 +46,11 @@ pub struct LogConfig {
     #[serde(rename = "to", default)]
     pub to: String,
     /// `log.level`. Default `info`.
-    #[serde(rename = "level", default, deserialize_with = "empty_default::deserialize")]
+    #[serde(
+        rename = "level",
+        default,
+        deserialize_with = "empty_default::deserialize"
+    )]
     pub level: LogLevel,
     /// `log.maxDays`: days of rotated files to keep. Default 3.
     #[serde(rename = "maxDays", default)]

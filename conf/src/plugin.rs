@@ -262,7 +262,10 @@ pub(crate) fn decode_visitor_plugin(
             unknown,
         )?)),
         "" => Err(type_error(path, "visitor plugin type is empty".into())),
-        other => Err(type_error(path, format!("unknown visitor plugin type: {other}"))),
+        other => Err(type_error(
+            path,
+            format!("unknown visitor plugin type: {other}"),
+        )),
     }
 }
 

@@ -204,9 +204,15 @@ impl Default for HealthCheckConfig {
 impl HealthCheckConfig {
     /// Applies frp's health-check defaults (`client/health/health.go` `NewMonitor`).
     pub fn complete(&mut self) {
-        defaults::or_num(&mut self.timeout_seconds, defaults::HEALTH_CHECK_TIMEOUT_SECONDS);
+        defaults::or_num(
+            &mut self.timeout_seconds,
+            defaults::HEALTH_CHECK_TIMEOUT_SECONDS,
+        );
         defaults::or_num(&mut self.max_failed, defaults::HEALTH_CHECK_MAX_FAILED);
-        defaults::or_num(&mut self.interval_seconds, defaults::HEALTH_CHECK_INTERVAL_SECONDS);
+        defaults::or_num(
+            &mut self.interval_seconds,
+            defaults::HEALTH_CHECK_INTERVAL_SECONDS,
+        );
     }
 }
 
@@ -244,13 +250,21 @@ pub struct ProxyBase {
     #[serde(rename = "name", default)]
     pub name: String,
     /// `annotations`: shown on the frps dashboard.
-    #[serde(rename = "annotations", default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        rename = "annotations",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub annotations: BTreeMap<String, String>,
     /// `transport`.
     #[serde(rename = "transport", default)]
     pub transport: ProxyTransport,
     /// `metadatas`: passed to server plugins.
-    #[serde(rename = "metadatas", default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        rename = "metadatas",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub metadatas: BTreeMap<String, String>,
     /// `loadBalancer`.
     #[serde(rename = "loadBalancer", default)]
@@ -423,7 +437,11 @@ pub struct XtcpProxyConfig {
     #[serde(rename = "allowUsers", default)]
     pub allow_users: Vec<String>,
     /// `natTraversal`.
-    #[serde(rename = "natTraversal", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "natTraversal",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub nat_traversal: Option<NatTraversalConfig>,
 }
 
@@ -534,9 +552,15 @@ impl Serialize for ProxyConfig {
         let mut obj = serde_json::Map::new();
         obj.insert("type".into(), Value::from(self.proxy_type().as_str()));
         let base = self.base();
-        merge(&mut obj, serde_json::to_value(base).map_err(S::Error::custom)?);
+        merge(
+            &mut obj,
+            serde_json::to_value(base).map_err(S::Error::custom)?,
+        );
         if let Some(p) = &base.plugin {
-            obj.insert("plugin".into(), serde_json::to_value(p).map_err(S::Error::custom)?);
+            obj.insert(
+                "plugin".into(),
+                serde_json::to_value(p).map_err(S::Error::custom)?,
+            );
         }
         let own = each_variant!(self, c => serde_json::to_value(c));
         merge(&mut obj, own.map_err(S::Error::custom)?);
@@ -554,7 +578,10 @@ fn merge(into: &mut serde_json::Map<String, Value>, v: Value) {
 pub(crate) fn split_fields(
     obj: serde_json::Map<String, Value>,
     fields: &[&'static str],
-) -> (serde_json::Map<String, Value>, serde_json::Map<String, Value>) {
+) -> (
+    serde_json::Map<String, Value>,
+    serde_json::Map<String, Value>,
+) {
     obj.into_iter()
         .partition(|(k, _)| decode::match_field(fields, k).is_some())
 }

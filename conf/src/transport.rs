@@ -72,7 +72,10 @@ impl QuicOptions {
     pub fn complete(&mut self) {
         defaults::or_num(&mut self.keepalive_period, defaults::QUIC_KEEPALIVE_PERIOD);
         defaults::or_num(&mut self.max_idle_timeout, defaults::QUIC_MAX_IDLE_TIMEOUT);
-        defaults::or_num(&mut self.max_incoming_streams, defaults::QUIC_MAX_INCOMING_STREAMS);
+        defaults::or_num(
+            &mut self.max_incoming_streams,
+            defaults::QUIC_MAX_INCOMING_STREAMS,
+        );
     }
 }
 
@@ -219,7 +222,11 @@ impl ServerTransportConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientTransportConfig {
     /// `protocol`. Default `tcp`.
-    #[serde(rename = "protocol", default, deserialize_with = "empty_default::deserialize")]
+    #[serde(
+        rename = "protocol",
+        default,
+        deserialize_with = "empty_default::deserialize"
+    )]
     pub protocol: TransportProtocol,
     /// `dialServerTimeout`, seconds. Default 10.
     #[serde(rename = "dialServerTimeout", default)]

@@ -39,7 +39,9 @@ impl ByteSize {
         } else if let Some(n) = s.strip_suffix("KB") {
             (n, 1024.0)
         } else {
-            return Err(ParseError(format!("bandwidth {s:?}: unit not support (use KB or MB)")));
+            return Err(ParseError(format!(
+                "bandwidth {s:?}: unit not support (use KB or MB)"
+            )));
         };
         let f: f64 = num
             .trim()
@@ -328,7 +330,10 @@ mod tests {
         assert!(ByteSize::parse("10mb").is_err());
         assert!(ByteSize::parse("xMB").is_err());
         assert!(ByteSize::parse("-1MB").is_err());
-        assert_eq!(ByteSize::parse("1024KB").unwrap(), ByteSize::parse("1MB").unwrap());
+        assert_eq!(
+            ByteSize::parse("1024KB").unwrap(),
+            ByteSize::parse("1MB").unwrap()
+        );
     }
 
     #[test]

@@ -26,10 +26,16 @@ const ANNOTATIONS_SIZE_LIMIT: usize = 256 << 10;
 pub fn check_server(c: &ServerConfig) -> Result<(), Vec<Problem>> {
     let mut p = Vec::new();
     if !c.auth.token.is_empty() && c.auth.token_source.is_some() {
-        p.push(Problem::new("auth", "cannot specify both auth.token and auth.tokenSource"));
+        p.push(Problem::new(
+            "auth",
+            "cannot specify both auth.token and auth.tokenSource",
+        ));
     }
     if let Some(why) = c.auth.token_source.as_ref().and_then(|s| s.check()) {
-        p.push(Problem::new("auth.tokenSource", format!("invalid auth.tokenSource: {why}")));
+        p.push(Problem::new(
+            "auth.tokenSource",
+            format!("invalid auth.tokenSource: {why}"),
+        ));
     }
     web_server(&c.web_server, &mut p);
     done(p)
@@ -56,14 +62,23 @@ pub fn check_client(c: &ClientConfig) -> Result<Vec<String>, Vec<Problem>> {
         ));
     }
     if !common.auth.token.is_empty() && common.auth.token_source.is_some() {
-        p.push(Problem::new("auth", "cannot specify both auth.token and auth.tokenSource"));
+        p.push(Problem::new(
+            "auth",
+            "cannot specify both auth.token and auth.tokenSource",
+        ));
     }
     if let Some(why) = common.auth.token_source.as_ref().and_then(|s| s.check()) {
-        p.push(Problem::new("auth.tokenSource", format!("invalid auth.tokenSource: {why}")));
+        p.push(Problem::new(
+            "auth.tokenSource",
+            format!("invalid auth.tokenSource: {why}"),
+        ));
     }
     web_server(&common.web_server, &mut p);
     let t = &common.transport;
-    if t.heartbeat_timeout > 0 && t.heartbeat_interval > 0 && t.heartbeat_timeout < t.heartbeat_interval {
+    if t.heartbeat_timeout > 0
+        && t.heartbeat_interval > 0
+        && t.heartbeat_timeout < t.heartbeat_interval
+    {
         p.push(Problem::new(
             "transport.heartbeatTimeout",
             "heartbeat timeout should not less than heartbeat interval",
@@ -76,7 +91,9 @@ pub fn check_client(c: &ClientConfig) -> Result<Vec<String>, Vec<Problem>> {
             ("trustedCaFile", &t.tls.trusted_ca_file),
         ] {
             if !v.is_empty() {
-                warnings.push(format!("transport.tls.{k} is invalid when transport.tls.enable is false"));
+                warnings.push(format!(
+                    "transport.tls.{k} is invalid when transport.tls.enable is false"
+                ));
             }
         }
     }
@@ -114,10 +131,16 @@ fn done(p: Vec<Problem>) -> Result<(), Vec<Problem>> {
 fn web_server(w: &WebServerConfig, p: &mut Vec<Problem>) {
     if let Some(tls) = &w.tls {
         if tls.cert_file.is_empty() {
-            p.push(Problem::new("webServer.tls.certFile", "must be specified when tls is enabled"));
+            p.push(Problem::new(
+                "webServer.tls.certFile",
+                "must be specified when tls is enabled",
+            ));
         }
         if tls.key_file.is_empty() {
-            p.push(Problem::new("webServer.tls.keyFile", "must be specified when tls is enabled"));
+            p.push(Problem::new(
+                "webServer.tls.keyFile",
+                "must be specified when tls is enabled",
+            ));
         }
     }
 }
@@ -134,7 +157,10 @@ fn check_proxy(c: &ProxyConfig) -> Vec<Problem> {
         p.push(Problem::new(".annotations", e));
     }
     match &b.plugin {
-        None if b.local_port == 0 => p.push(Problem::new(".localPort", "localPort is required unless a plugin is set")),
+        None if b.local_port == 0 => p.push(Problem::new(
+            ".localPort",
+            "localPort is required unless a plugin is set",
+        )),
         None => {}
         Some(plugin) => {
             if let Some(field) = plugin_missing_field(plugin) {
@@ -146,11 +172,17 @@ fn check_proxy(c: &ProxyConfig) -> Vec<Problem> {
         }
     }
     if b.health_check.check_type == Some(HealthCheckType::Http) && b.health_check.path.is_empty() {
-        p.push(Problem::new(".healthCheck.path", "health check path should not be empty"));
+        p.push(Problem::new(
+            ".healthCheck.path",
+            "health check path should not be empty",
+        ));
     }
     if let Some((domains, sub)) = c.domains() {
         if domains.is_empty() && sub.is_empty() {
-            p.push(Problem::new(".customDomains", "subdomain and custom domains should not be both empty"));
+            p.push(Problem::new(
+                ".customDomains",
+                "subdomain and custom domains should not be both empty",
+            ));
         }
     }
     p
@@ -159,8 +191,16 @@ fn check_proxy(c: &ProxyConfig) -> Vec<Problem> {
 fn plugin_missing_field(plugin: &ClientPluginOptions) -> Option<&'static str> {
     let empty = |s: &str| s.is_empty();
     match plugin {
-        ClientPluginOptions::Http2Https(o) | ClientPluginOptions::Http2Http(o) if empty(&o.local_addr) => Some("localAddr"),
-        ClientPluginOptions::Https2Http(o) | ClientPluginOptions::Https2Https(o) if empty(&o.local_addr) => Some("localAddr"),
+        ClientPluginOptions::Http2Https(o) | ClientPluginOptions::Http2Http(o)
+            if empty(&o.local_addr) =>
+        {
+            Some("localAddr")
+        }
+        ClientPluginOptions::Https2Http(o) | ClientPluginOptions::Https2Https(o)
+            if empty(&o.local_addr) =>
+        {
+            Some("localAddr")
+        }
         ClientPluginOptions::Tls2Raw(o) if empty(&o.local_addr) => Some("localAddr"),
         ClientPluginOptions::StaticFile(o) if empty(&o.local_path) => Some("localPath"),
         ClientPluginOptions::UnixDomainSocket(o) if empty(&o.unix_path) => Some("unixPath"),
@@ -196,7 +236,9 @@ fn annotations(a: &std::collections::BTreeMap<String, String>) -> Result<(), Str
     }
     let size: usize = a.iter().map(|(k, v)| k.len() + v.len()).sum();
     if size > ANNOTATIONS_SIZE_LIMIT {
-        errs.push(format!("annotations size {size} is larger than limit {ANNOTATIONS_SIZE_LIMIT}"));
+        errs.push(format!(
+            "annotations size {size} is larger than limit {ANNOTATIONS_SIZE_LIMIT}"
+        ));
     }
     if errs.is_empty() {
         Ok(())
@@ -216,7 +258,8 @@ fn qualified_name(s: &str) -> Result<(), &'static str> {
         let label_ok = |l: &str| {
             !l.is_empty()
                 && l.len() <= 63
-                && l.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+                && l.bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
                 && !l.starts_with('-')
                 && !l.ends_with('-')
         };
@@ -229,7 +272,12 @@ fn qualified_name(s: &str) -> Result<(), &'static str> {
     if b.is_empty() || b.len() > 63 {
         return Err("name part must be 1 to 63 characters");
     }
-    if !alnum(b[0]) || !alnum(b[b.len() - 1]) || !b.iter().all(|&c| alnum(c) || matches!(c, b'-' | b'_' | b'.')) {
+    if !alnum(b[0])
+        || !alnum(b[b.len() - 1])
+        || !b
+            .iter()
+            .all(|&c| alnum(c) || matches!(c, b'-' | b'_' | b'.'))
+    {
         return Err("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character");
     }
     Ok(())
@@ -254,13 +302,21 @@ pub fn validate_proxy_for_server(c: &ProxyConfig, s: &ServerConfig) -> Result<()
     if let Some((domains, sub)) = c.domains() {
         let host = &s.sub_domain_host;
         for d in domains {
-            if !host.is_empty() && host.split('.').count() < d.split('.').count() && d.contains(host.as_str()) {
-                return Err(format!("custom domain [{d}] should not belong to subdomain host [{host}]"));
+            if !host.is_empty()
+                && host.split('.').count() < d.split('.').count()
+                && d.contains(host.as_str())
+            {
+                return Err(format!(
+                    "custom domain [{d}] should not belong to subdomain host [{host}]"
+                ));
             }
         }
         if !sub.is_empty() {
             if host.is_empty() {
-                return Err("subdomain is not supported because this feature is not enabled in server".into());
+                return Err(
+                    "subdomain is not supported because this feature is not enabled in server"
+                        .into(),
+                );
             }
             if sub.contains('.') || sub.contains('*') {
                 return Err("'.' and '*' are not supported in subdomain".into());

@@ -169,7 +169,11 @@ pub struct XtcpVisitorConfig {
     #[serde(rename = "fallbackTimeoutMs", default)]
     pub fallback_timeout_ms: u32,
     /// `natTraversal`.
-    #[serde(rename = "natTraversal", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "natTraversal",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub nat_traversal: Option<NatTraversalConfig>,
 }
 
@@ -234,9 +238,15 @@ impl VisitorConfig {
     pub fn complete(&mut self, user: &str) {
         self.base_mut().complete(user);
         if let VisitorConfig::Xtcp(c) = self {
-            defaults::or_num(&mut c.max_retries_an_hour, defaults::XTCP_MAX_RETRIES_AN_HOUR);
+            defaults::or_num(
+                &mut c.max_retries_an_hour,
+                defaults::XTCP_MAX_RETRIES_AN_HOUR,
+            );
             defaults::or_num(&mut c.min_retry_interval, defaults::XTCP_MIN_RETRY_INTERVAL);
-            defaults::or_num(&mut c.fallback_timeout_ms, defaults::XTCP_FALLBACK_TIMEOUT_MS);
+            defaults::or_num(
+                &mut c.fallback_timeout_ms,
+                defaults::XTCP_FALLBACK_TIMEOUT_MS,
+            );
             if !c.fallback_to.is_empty() && !user.is_empty() {
                 c.fallback_to = format!("{user}.{}", c.fallback_to);
             }
@@ -255,7 +265,10 @@ impl Serialize for VisitorConfig {
             obj.extend(m);
         }
         if let Some(p) = &base.plugin {
-            obj.insert("plugin".into(), serde_json::to_value(p).map_err(S::Error::custom)?);
+            obj.insert(
+                "plugin".into(),
+                serde_json::to_value(p).map_err(S::Error::custom)?,
+            );
         }
         if let VisitorConfig::Xtcp(c) = self {
             if let Value::Object(m) = serde_json::to_value(c).map_err(S::Error::custom)? {

@@ -6,12 +6,16 @@ use std::path::{Path, PathBuf};
 use conf::*;
 
 fn shared(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/frp-0.65.0-conf").join(name);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/frp-0.65.0-conf")
+        .join(name);
     if p.exists() {
         p
     } else {
         // Checked-in copies, for machines without /work/shared.
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/valid/shared").join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/valid/shared")
+            .join(name)
     }
 }
 
@@ -43,10 +47,16 @@ fn frps_full_example_toml() {
     assert_eq!(
         c.allow_ports,
         vec![
-            PortsRange::Range { start: 2000, end: 3000 },
+            PortsRange::Range {
+                start: 2000,
+                end: 3000
+            },
             PortsRange::Single(3001),
             PortsRange::Single(3003),
-            PortsRange::Range { start: 4000, end: 50000 },
+            PortsRange::Range {
+                start: 4000,
+                end: 50000
+            },
         ]
     );
     assert!(c.port_allowed(2500) && c.port_allowed(3003) && !c.port_allowed(3002));
@@ -59,7 +69,10 @@ fn frps_full_example_toml() {
     assert_eq!(c.http_plugins[0].addr, "127.0.0.1:9000");
     assert_eq!(c.http_plugins[0].ops, vec![HttpPluginOp::Login]);
     assert_eq!(c.http_plugins[1].ops, vec![HttpPluginOp::NewProxy]);
-    assert_eq!(c.ssh_tunnel_gateway.auto_gen_private_key_path, "./.autogen_ssh_key");
+    assert_eq!(
+        c.ssh_tunnel_gateway.auto_gen_private_key_path,
+        "./.autogen_ssh_key"
+    );
 }
 
 #[test]
@@ -107,7 +120,10 @@ fn frpc_full_example_toml() {
     assert!(common.transport.tls.disable_custom_tls_first_byte);
     assert_eq!(common.transport.heartbeat_interval, -1);
     assert_eq!(common.nat_hole_stun_server, "stun.easyvoip.com:3478");
-    assert_eq!(common.metadatas.get("var1").map(String::as_str), Some("abc"));
+    assert_eq!(
+        common.metadatas.get("var1").map(String::as_str),
+        Some("abc")
+    );
     assert_eq!(c.proxies.len(), 18);
     assert_eq!(c.visitors.len(), 3);
 
@@ -123,50 +139,94 @@ fn frpc_full_example_toml() {
     assert_eq!(b.load_balancer.group_key.expose(), "123456");
     assert_eq!(b.health_check.check_type, Some(HealthCheckType::Tcp));
     assert_eq!(b.health_check.max_failed, 3);
-    assert_eq!(b.annotations.get("prefix/key2").map(String::as_str), Some("value2"));
+    assert_eq!(
+        b.annotations.get("prefix/key2").map(String::as_str),
+        Some("value2")
+    );
 
-    let ProxyConfig::Http(web01) = c.proxy("your_name.web01").unwrap() else { panic!() };
+    let ProxyConfig::Http(web01) = c.proxy("your_name.web01").unwrap() else {
+        panic!()
+    };
     assert_eq!(web01.subdomain, "web01");
     assert_eq!(web01.custom_domains, ["web01.yourdomain.com"]);
     assert_eq!(web01.locations, ["/", "/pic"]);
     assert_eq!(web01.http_password.expose(), "admin");
-    assert_eq!(web01.request_headers.set.get("x-from-where").map(String::as_str), Some("frp"));
-    assert_eq!(web01.response_headers.set.get("foo").map(String::as_str), Some("bar"));
+    assert_eq!(
+        web01
+            .request_headers
+            .set
+            .get("x-from-where")
+            .map(String::as_str),
+        Some("frp")
+    );
+    assert_eq!(
+        web01.response_headers.set.get("foo").map(String::as_str),
+        Some("bar")
+    );
     assert_eq!(web01.base.health_check.path, "/status");
     assert_eq!(web01.base.health_check.http_headers[0].name, "x-from-where");
 
     let web02 = c.proxy("your_name.web02").unwrap();
-    assert_eq!(web02.base().transport.proxy_protocol_version, Some(ProxyProtocolVersion::V2));
-    let ProxyConfig::TcpMux(mux) = c.proxy("your_name.tcpmuxhttpconnect").unwrap() else { panic!() };
+    assert_eq!(
+        web02.base().transport.proxy_protocol_version,
+        Some(ProxyProtocolVersion::V2)
+    );
+    let ProxyConfig::TcpMux(mux) = c.proxy("your_name.tcpmuxhttpconnect").unwrap() else {
+        panic!()
+    };
     assert_eq!(mux.multiplexer, TcpMultiplexer::HttpConnect);
 
     let uds = c.proxy("your_name.plugin_unix_domain_socket").unwrap();
-    let Some(ClientPluginOptions::UnixDomainSocket(o)) = &uds.base().plugin else { panic!() };
+    let Some(ClientPluginOptions::UnixDomainSocket(o)) = &uds.base().plugin else {
+        panic!()
+    };
     assert_eq!(o.unix_path, "/var/run/docker.sock");
     let h2h = c.proxy("your_name.plugin_https2http").unwrap();
-    let Some(ClientPluginOptions::Https2Http(o)) = &h2h.base().plugin else { panic!() };
+    let Some(ClientPluginOptions::Https2Http(o)) = &h2h.base().plugin else {
+        panic!()
+    };
     assert_eq!(o.local_addr, "127.0.0.1:80");
     assert!(o.enable_http2);
-    assert_eq!(o.request_headers.set.get("x-from-where").map(String::as_str), Some("frp"));
+    assert_eq!(
+        o.request_headers
+            .set
+            .get("x-from-where")
+            .map(String::as_str),
+        Some("frp")
+    );
 
-    let ProxyConfig::Xtcp(p2p) = c.proxy("your_name.p2p_tcp").unwrap() else { panic!() };
+    let ProxyConfig::Xtcp(p2p) = c.proxy("your_name.p2p_tcp").unwrap() else {
+        panic!()
+    };
     assert_eq!(p2p.allow_users, ["user1", "user2"]);
     assert_eq!(p2p.secret_key.expose(), "abcdefg");
-    assert_eq!(p2p.nat_traversal, Some(NatTraversalConfig { disable_assisted_addrs: false }));
+    assert_eq!(
+        p2p.nat_traversal,
+        Some(NatTraversalConfig {
+            disable_assisted_addrs: false
+        })
+    );
     let vnet = c.proxy("your_name.vnet-server").unwrap();
-    assert!(matches!(vnet.base().plugin, Some(ClientPluginOptions::VirtualNet(_))));
+    assert!(matches!(
+        vnet.base().plugin,
+        Some(ClientPluginOptions::VirtualNet(_))
+    ));
 
     let v = c.visitor("your_name.secret_tcp_visitor").unwrap();
     assert_eq!(v.base().server_name, "your_name.secret_tcp");
     assert_eq!(v.base().bind_port, 9000);
-    let VisitorConfig::Xtcp(x) = c.visitor("your_name.p2p_tcp_visitor").unwrap() else { panic!() };
+    let VisitorConfig::Xtcp(x) = c.visitor("your_name.p2p_tcp_visitor").unwrap() else {
+        panic!()
+    };
     assert_eq!(x.base.server_name, "user1.p2p_tcp");
     assert_eq!(x.protocol, XtcpProtocol::Quic);
     assert_eq!(x.max_retries_an_hour, 8);
     assert_eq!(x.fallback_timeout_ms, 1000);
     let vv = c.visitor("your_name.vnet-visitor").unwrap();
     assert_eq!(vv.base().bind_port, -1);
-    let Some(VisitorPluginOptions::VirtualNet(o)) = &vv.base().plugin else { panic!() };
+    let Some(VisitorPluginOptions::VirtualNet(o)) = &vv.base().plugin else {
+        panic!()
+    };
     assert_eq!(o.destination_ip, "100.86.0.1");
 }
 
@@ -183,30 +243,63 @@ fn frpc_legacy_ini() {
     assert_eq!(common.transport.pool_count, 5);
     assert_eq!(common.transport.connect_server_local_ip, "0.0.0.0");
     assert!(common.transport.tls.enable);
-    assert_eq!(common.metadatas.get("var1").map(String::as_str), Some("123"));
+    assert_eq!(
+        common.metadatas.get("var1").map(String::as_str),
+        Some("123")
+    );
     // 11 + 1 + 11 range:udp_port + 16 range:tcp_port ... counted below by name.
     assert!(c.proxy("your_name.tcp_port_0").is_some());
-    assert_eq!(c.proxy("your_name.tcp_port_16").unwrap().remote_port(), Some(6028));
+    assert_eq!(
+        c.proxy("your_name.tcp_port_16").unwrap().remote_port(),
+        Some(6028)
+    );
     assert!(c.proxy("your_name.tcp_port_17").is_none());
-    assert_eq!(c.proxy("your_name.udp_port_10").unwrap().proxy_type(), ProxyType::Udp);
+    assert_eq!(
+        c.proxy("your_name.udp_port_10").unwrap().proxy_type(),
+        ProxyType::Udp
+    );
     let ssh = c.proxy("your_name.ssh").unwrap();
     assert_eq!(ssh.base().transport.bandwidth_limit.bytes(), 1 << 20);
     assert_eq!(ssh.base().health_check.interval_seconds, 10);
-    assert_eq!(ssh.base().metadatas.get("var2").map(String::as_str), Some("234"));
-    let ProxyConfig::Http(web01) = c.proxy("your_name.web01").unwrap() else { panic!() };
+    assert_eq!(
+        ssh.base().metadatas.get("var2").map(String::as_str),
+        Some("234")
+    );
+    let ProxyConfig::Http(web01) = c.proxy("your_name.web01").unwrap() else {
+        panic!()
+    };
     assert_eq!(web01.locations, ["/", "/pic"]);
-    assert_eq!(web01.request_headers.set.get("X-From-Where").map(String::as_str), Some("frp"));
+    assert_eq!(
+        web01
+            .request_headers
+            .set
+            .get("X-From-Where")
+            .map(String::as_str),
+        Some("frp")
+    );
     assert_eq!(web01.base.health_check.path, "/status");
     assert!(web01.base.transport.use_compression);
     let sock = c.proxy("your_name.plugin_socks5").unwrap();
-    let Some(ClientPluginOptions::Socks5(o)) = &sock.base().plugin else { panic!() };
+    let Some(ClientPluginOptions::Socks5(o)) = &sock.base().plugin else {
+        panic!()
+    };
     assert_eq!((o.username.as_str(), o.password.expose()), ("abc", "abc"));
-    let ProxyConfig::Xtcp(p2p) = c.proxy("your_name.p2p_tcp").unwrap() else { panic!() };
+    let ProxyConfig::Xtcp(p2p) = c.proxy("your_name.p2p_tcp").unwrap() else {
+        panic!()
+    };
     assert_eq!(p2p.allow_users, ["user1", "user2"]);
     assert_eq!(c.visitors.len(), 2);
     let v = c.visitor("your_name.p2p_tcp_visitor").unwrap();
     assert_eq!(v.base().server_name, "user1.p2p_tcp");
-    assert_eq!(c.visitor("your_name.secret_tcp_visitor").unwrap().base().server_name, "your_name.secret_tcp");
-    let ProxyConfig::TcpMux(mux) = c.proxy("your_name.tcpmuxhttpconnect").unwrap() else { panic!() };
+    assert_eq!(
+        c.visitor("your_name.secret_tcp_visitor")
+            .unwrap()
+            .base()
+            .server_name,
+        "your_name.secret_tcp"
+    );
+    let ProxyConfig::TcpMux(mux) = c.proxy("your_name.tcpmuxhttpconnect").unwrap() else {
+        panic!()
+    };
     assert_eq!(mux.custom_domains, ["tunnel1"]);
 }

@@ -18,7 +18,12 @@ pub use cmd::args::normalize_args;
 )]
 pub struct Cli {
     /// config file of frpc
-    #[arg(short = 'c', long = "config", global = true, default_value = "./frpc.ini")]
+    #[arg(
+        short = 'c',
+        long = "config",
+        global = true,
+        default_value = "./frpc.ini"
+    )]
     pub config: PathBuf,
     /// config directory, run one frpc service for each file in config directory
     #[arg(long = "config-dir", global = true)]
@@ -68,8 +73,14 @@ mod tests {
 
     #[test]
     fn subcommands() {
-        assert!(matches!(parse(&["frpc", "verify", "-c", "a.toml"]).command, Some(Command::Verify)));
-        assert!(matches!(parse(&["frpc", "reload"]).command, Some(Command::Reload)));
+        assert!(matches!(
+            parse(&["frpc", "verify", "-c", "a.toml"]).command,
+            Some(Command::Verify)
+        ));
+        assert!(matches!(
+            parse(&["frpc", "reload"]).command,
+            Some(Command::Reload)
+        ));
         match parse(&["frpc", "tcp", "-l", "22"]).command {
             Some(Command::Other(v)) => assert_eq!(v[0], "tcp"),
             other => panic!("unexpected {other:?}"),

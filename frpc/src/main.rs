@@ -17,7 +17,9 @@ fn main() -> ExitCode {
     match &cli.command {
         Some(Command::Verify) => return verify(&cli),
         Some(Command::Reload | Command::Status | Command::Stop) => {
-            println!("frpc: the admin API (reload, status, stop) is not supported yet by this frpc");
+            println!(
+                "frpc: the admin API (reload, status, stop) is not supported yet by this frpc"
+            );
             return ExitCode::FAILURE;
         }
         Some(Command::Other(args)) => {
@@ -45,10 +47,16 @@ fn main() -> ExitCode {
         println!("{e}");
         return ExitCode::FAILURE;
     }
-    info!("start frpc service for config file [{}]", cli.config.display());
+    info!(
+        "start frpc service for config file [{}]",
+        cli.config.display()
+    );
     match serve(config) {
         Ok(()) => {
-            info!("frpc service for config file [{}] stopped", cli.config.display());
+            info!(
+                "frpc service for config file [{}] stopped",
+                cli.config.display()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -62,7 +70,10 @@ fn main() -> ExitCode {
 fn verify(cli: &Cli) -> ExitCode {
     match conf::load_client_config(&cli.config, cli.strict_config) {
         Ok(_) => {
-            println!("frpc: the configuration file {} syntax is ok", cli.config.display());
+            println!(
+                "frpc: the configuration file {} syntax is ok",
+                cli.config.display()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -8,7 +8,9 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use control::{Message, NewProxy, NewProxyResp, StartWorkConn};
 use tokio::sync::mpsc;
@@ -107,7 +109,9 @@ impl ProxyManager {
                 Err(e) => warn!("[{}] {e}", p.name()),
             }
         }
-        Self { state: Mutex::new(State { entries, tx: None }) }
+        Self {
+            state: Mutex::new(State { entries, tx: None }),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -150,7 +154,10 @@ impl ProxyManager {
             };
             if due {
                 if tx.try_send(Message::NewProxy(e.new_proxy.clone())).is_err() {
-                    debug!("control send queue full; NewProxy for [{}] retried later", e.new_proxy.proxy_name);
+                    debug!(
+                        "control send queue full; NewProxy for [{}] retried later",
+                        e.new_proxy.proxy_name
+                    );
                     continue;
                 }
                 e.phase = Phase::WaitStart;
@@ -163,7 +170,10 @@ impl ProxyManager {
     pub(crate) fn on_new_proxy_resp(&self, r: NewProxyResp) {
         let mut st = self.lock();
         let Some(e) = st.entries.get_mut(&r.proxy_name) else {
-            warn!("[{}] start error: proxy [{}] not found", r.proxy_name, r.proxy_name);
+            warn!(
+                "[{}] start error: proxy [{}] not found",
+                r.proxy_name, r.proxy_name
+            );
             return;
         };
         if e.phase != Phase::WaitStart {
@@ -196,25 +206,40 @@ impl ProxyManager {
     }
 
     /// Serves one work connection for the proxy `start.proxy_name`.
-    pub(crate) async fn handle_work_conn<N: Net>(&self, net: N, work: BoxStream, start: StartWorkConn) {
+    pub(crate) async fn handle_work_conn<N: Net>(
+        &self,
+        net: N,
+        work: BoxStream,
+        start: StartWorkConn,
+    ) {
         let target = {
             let st = self.lock();
             match st.entries.get(&start.proxy_name) {
                 Some(e) if e.phase == Phase::Running => e.target.clone(),
                 _ => {
-                    debug!("work connection for unknown or stopped proxy [{}] closed", start.proxy_name);
+                    debug!(
+                        "work connection for unknown or stopped proxy [{}] closed",
+                        start.proxy_name
+                    );
                     return;
                 }
             }
         };
         let span = info_span!("proxy", name = %target.name);
-        serve_tcp_work_conn(net, work, start, target).instrument(span).await
+        serve_tcp_work_conn(net, work, start, target)
+            .instrument(span)
+            .await
     }
 }
 
 /// Joins a work connection with a new connection to the local service
 /// (frp `HandleTCPWorkConnection`).
-async fn serve_tcp_work_conn<N: Net>(net: N, work: BoxStream, start: StartWorkConn, t: LocalTarget) {
+async fn serve_tcp_work_conn<N: Net>(
+    net: N,
+    work: BoxStream,
+    start: StartWorkConn,
+    t: LocalTarget,
+) {
     // frp's order on the client: the limiter on the raw work connection, then encryption,
     // then compression (`client/proxy/proxy.go`).
     let work: BoxStream = match &t.limiter {
@@ -226,11 +251,17 @@ async fn serve_tcp_work_conn<N: Net>(net: N, work: BoxStream, start: StartWorkCo
     let mut local = match tokio::time::timeout(LOCAL_DIAL_TIMEOUT, dial).await {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
-            error!("connect to local service [{}:{}] error: {e}", t.local_ip, t.local_port);
+            error!(
+                "connect to local service [{}:{}] error: {e}",
+                t.local_ip, t.local_port
+            );
             return;
         }
         Err(_) => {
-            error!("connect to local service [{}:{}] error: i/o timeout", t.local_ip, t.local_port);
+            error!(
+                "connect to local service [{}:{}] error: i/o timeout",
+                t.local_ip, t.local_port
+            );
             return;
         }
     };

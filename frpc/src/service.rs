@@ -55,7 +55,7 @@ impl<N: Net> Service<N> {
                 return Ok(());
             }
             if ended_before {
-                let delay = outer.next_delay(std::time::Instant::now(), &mut rand::thread_rng());
+                let delay = outer.next_delay(tokio::time::Instant::now().into_std(), &mut rand::thread_rng());
                 if !self.sleep(delay).await {
                     return Ok(());
                 }
@@ -102,7 +102,7 @@ impl<N: Net> Service<N> {
                 Err(e) => e,
             };
             warn!("connect to server error: {err}");
-            match backoff.on_failure(std::time::Instant::now(), &mut rand::thread_rng()) {
+            match backoff.on_failure(tokio::time::Instant::now().into_std(), &mut rand::thread_rng()) {
                 LoginRetry::Exit => return Err(ClientError::LoginFailed(err.to_string())),
                 LoginRetry::After(delay) => {
                     if !self.sleep(delay).await {
@@ -152,12 +152,13 @@ impl<N: Net> Service<N> {
         };
         self.settings.auth.set_login(&mut login);
         control::write_msg(&mut conn, &Message::Login(login)).await?;
-        let resp = match tokio::time::timeout(LOGIN_RESP_TIMEOUT, control::read_msg(&mut conn)).await {
-            Ok(Ok(Message::LoginResp(r))) => r,
-            Ok(Ok(other)) => return Err(LoginError::Unexpected(other.msg_type().name())),
-            Ok(Err(e)) => return Err(e.into()),
-            Err(_) => return Err(LoginError::Timeout),
-        };
+        let resp =
+            match tokio::time::timeout(LOGIN_RESP_TIMEOUT, control::read_msg(&mut conn)).await {
+                Ok(Ok(Message::LoginResp(r))) => r,
+                Ok(Ok(other)) => return Err(LoginError::Unexpected(other.msg_type().name())),
+                Ok(Err(e)) => return Err(e.into()),
+                Err(_) => return Err(LoginError::Timeout),
+            };
         if !resp.error.is_empty() {
             error!("{}", resp.error);
             return Err(LoginError::Refused(resp.error));

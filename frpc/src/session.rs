@@ -49,7 +49,15 @@ impl<N: Net> ClientSession<N> {
         proxies: Arc<ProxyManager>,
         cancel: CancellationToken,
     ) -> Self {
-        Self { settings, net, run_id, connector, proxies, cancel, tasks: TaskTracker::new() }
+        Self {
+            settings,
+            net,
+            run_id,
+            connector,
+            proxies,
+            cancel,
+            tasks: TaskTracker::new(),
+        }
     }
 
     /// Runs until the control connection ends, the heartbeat times out or shutdown.
@@ -144,7 +152,10 @@ impl<N: Net> ClientSession<N> {
                         return;
                     }
                 };
-                let mut m = NewWorkConn { run_id, ..Default::default() };
+                let mut m = NewWorkConn {
+                    run_id,
+                    ..Default::default()
+                };
                 settings.auth.set_new_work_conn(&mut m, unix_now());
                 if let Err(e) = control::write_msg(&mut conn, &Message::NewWorkConn(m)).await {
                     warn!("work connection write to server error: {e}");
@@ -160,9 +171,16 @@ impl<N: Net> ClientSession<N> {
                     Ok(Message::StartWorkConn(s)) if s.error.is_empty() => {
                         proxies.handle_work_conn(net, conn, s).await;
                     }
-                    Ok(Message::StartWorkConn(s)) => error!("StartWorkConn contains error: {}", s.error),
-                    Ok(other) => warn!("unexpected message [{}] on work connection", other.msg_type()),
-                    Err(e) => trace!("work connection closed before response StartWorkConn message: {e}"),
+                    Ok(Message::StartWorkConn(s)) => {
+                        error!("StartWorkConn contains error: {}", s.error)
+                    }
+                    Ok(other) => warn!(
+                        "unexpected message [{}] on work connection",
+                        other.msg_type()
+                    ),
+                    Err(e) => {
+                        trace!("work connection closed before response StartWorkConn message: {e}")
+                    }
                 }
             }
             .in_current_span(),

@@ -143,5 +143,8 @@ fn non_empty_path(s: &str) -> Option<PathBuf> {
 
 /// Seconds from config, where ≤ 0 means "disabled".
 fn positive_secs(v: i64) -> Option<Duration> {
-    u64::try_from(v).ok().filter(|&s| s > 0).map(Duration::from_secs)
+    u64::try_from(v)
+        .ok()
+        .filter(|&s| s > 0)
+        .map(Duration::from_secs)
 }

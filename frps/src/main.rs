@@ -52,7 +52,10 @@ fn verify(cli: &Cli) -> ExitCode {
     };
     match conf::load_server_config(path, cli.strict_config) {
         Ok(_) => {
-            println!("frps: the configuration file {} syntax is ok", path.display());
+            println!(
+                "frps: the configuration file {} syntax is ok",
+                path.display()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -42,7 +42,10 @@ impl Registry {
     /// Removes a session if it is still the registered one for its run id.
     pub(crate) fn remove_control(&self, handle: &ControlHandle) {
         let mut controls = lock(&self.controls);
-        if controls.get(handle.run_id()).is_some_and(|h| h.same(handle)) {
+        if controls
+            .get(handle.run_id())
+            .is_some_and(|h| h.same(handle))
+        {
             controls.remove(handle.run_id());
         }
     }

@@ -17,8 +17,8 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, info_span, warn, Instrument};
 use transports::{BoxStream, Net, ServerListener};
 
-use crate::session::{ControlHandle, ControlSession};
 use crate::registry::Registry;
+use crate::session::{ControlHandle, ControlSession};
 use crate::settings::ServerSettings;
 use crate::ServerError;
 
@@ -50,9 +50,10 @@ impl<N: Net> Server<N> {
         net: N,
         shutdown: CancellationToken,
     ) -> Result<Self, ServerError> {
-        let listener = ServerListener::bind_with_cancel(settings.listener.clone(), net.clone(), &shutdown)
-            .await
-            .map_err(ServerError::Listen)?;
+        let listener =
+            ServerListener::bind_with_cancel(settings.listener.clone(), net.clone(), &shutdown)
+                .await
+                .map_err(ServerError::Listen)?;
         info!("frps tcp listen on {}", listener.local_addr());
         let registry = Registry::new(&settings);
         let shared = Arc::new(Shared {
@@ -99,7 +100,8 @@ impl<N: Net> Server<N> {
 
 /// Reads the first message of a new logical connection and dispatches it.
 async fn handle_connection<N: Net>(shared: Arc<Shared<N>>, mut conn: BoxStream, peer: SocketAddr) {
-    let first = match tokio::time::timeout(FIRST_MSG_TIMEOUT, ::control::read_msg(&mut conn)).await {
+    let first = match tokio::time::timeout(FIRST_MSG_TIMEOUT, ::control::read_msg(&mut conn)).await
+    {
         Ok(Ok(m)) => m,
         Ok(Err(e)) => {
             warn!("connection from [{peer}] closed: failed to read first message: {e}");
@@ -123,7 +125,12 @@ async fn handle_connection<N: Net>(shared: Arc<Shared<N>>, mut conn: BoxStream, 
     }
 }
 
-async fn register_control<N: Net>(shared: Arc<Shared<N>>, mut conn: BoxStream, peer: SocketAddr, mut login: Login) {
+async fn register_control<N: Net>(
+    shared: Arc<Shared<N>>,
+    mut conn: BoxStream,
+    peer: SocketAddr,
+    mut login: Login,
+) {
     if login.run_id.is_empty() {
         login.run_id = ::control::generate_run_id(&mut rand::thread_rng());
     }
@@ -149,7 +156,11 @@ async fn register_control<N: Net>(shared: Arc<Shared<N>>, mut conn: BoxStream, p
             old.close();
             old.wait_closed().await;
         }
-        let resp = LoginResp { version: VERSION.into(), run_id: login.run_id.clone(), ..Default::default() };
+        let resp = LoginResp {
+            version: VERSION.into(),
+            run_id: login.run_id.clone(),
+            ..Default::default()
+        };
         if let Err(e) = ::control::write_msg(&mut conn, &Message::LoginResp(resp)).await {
             warn!("write login response to [{peer}]: {e}");
             shared.registry.remove_control(&handle);
@@ -162,9 +173,17 @@ async fn register_control<N: Net>(shared: Arc<Shared<N>>, mut conn: BoxStream, p
     .await
 }
 
-async fn register_work_conn<N: Net>(shared: &Shared<N>, mut conn: BoxStream, peer: SocketAddr, m: NewWorkConn) {
+async fn register_work_conn<N: Net>(
+    shared: &Shared<N>,
+    mut conn: BoxStream,
+    peer: SocketAddr,
+    m: NewWorkConn,
+) {
     let Some(ctl): Option<ControlHandle> = shared.registry.control(&m.run_id) else {
-        warn!("no client control found for run id [{}] (work connection from [{peer}])", m.run_id);
+        warn!(
+            "no client control found for run id [{}] (work connection from [{peer}])",
+            m.run_id
+        );
         return;
     };
     if let Err(e) = shared.registry.verifier().verify_new_work_conn(&m) {
@@ -191,6 +210,9 @@ async fn register_visitor_conn<N: Net>(shared: &Shared<N>, mut conn: BoxStream, 
         &detail,
         shared.settings.detailed_errors_to_client,
     );
-    let resp = NewVisitorConnResp { proxy_name: m.proxy_name, error };
+    let resp = NewVisitorConnResp {
+        proxy_name: m.proxy_name,
+        error,
+    };
     let _ = ::control::write_msg(&mut conn, &Message::NewVisitorConnResp(resp)).await;
 }

@@ -160,7 +160,10 @@ impl<N: Net> ControlSession<N> {
         let pool_count = login.pool_count.clamp(0, max) as usize;
         let (pool_tx, pool_rx) = mpsc::channel(pool_count + 10);
         let (msg_tx, msg_rx) = mpsc::channel(SEND_QUEUE);
-        let timeout_secs = shared.settings.heartbeat_timeout.map_or(0, |d| d.as_secs() as i64);
+        let timeout_secs = shared
+            .settings
+            .heartbeat_timeout
+            .map_or(0, |d| d.as_secs() as i64);
         let handle = ControlHandle(Arc::new(HandleInner {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             run_id: login.run_id.clone(),
@@ -238,7 +241,10 @@ impl<N: Net> ControlSession<N> {
                 info!("close proxy [{proxy_name}] success");
             }
             Message::Ping(p) => self.handle_ping(p),
-            other => debug!("ignoring message [{}] on control connection", other.msg_type()),
+            other => debug!(
+                "ignoring message [{}] on control connection",
+                other.msg_type()
+            ),
         }
     }
 
@@ -260,7 +266,11 @@ impl<N: Net> ControlSession<N> {
         match self.register_proxy(m).await {
             Ok(remote_addr) => {
                 info!("new proxy [{name}] type [{proxy_type}] success");
-                NewProxyResp { proxy_name: name, remote_addr, error: String::new() }
+                NewProxyResp {
+                    proxy_name: name,
+                    remote_addr,
+                    error: String::new(),
+                }
             }
             Err(e) => {
                 warn!("new proxy [{name}] type [{proxy_type}] error: {e}");
@@ -269,7 +279,11 @@ impl<N: Net> ControlSession<N> {
                     &e.to_string(),
                     self.shared.settings.detailed_errors_to_client,
                 );
-                NewProxyResp { proxy_name: name, remote_addr: String::new(), error }
+                NewProxyResp {
+                    proxy_name: name,
+                    remote_addr: String::new(),
+                    error,
+                }
             }
         }
     }

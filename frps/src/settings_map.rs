@@ -17,7 +17,9 @@ use crate::ServerError;
 /// Resolves a completed, validated config.
 pub(crate) fn resolve(cfg: &ServerConfig) -> Result<ServerSettings, ServerError> {
     if cfg.auth.method == AuthMethod::Oidc {
-        return Err(ServerError::Config("auth.method: oidc is not supported yet by this frps".into()));
+        return Err(ServerError::Config(
+            "auth.method: oidc is not supported yet by this frps".into(),
+        ));
     }
     let t = &cfg.transport;
     let scopes: Vec<control::AuthScope> = cfg
@@ -31,8 +33,9 @@ pub(crate) fn resolve(cfg: &ServerConfig) -> Result<ServerSettings, ServerError>
         .collect();
     let token = cfg.auth.token.expose().to_string();
     let listener = ServerTransportOptions {
-        bind_addr: resolve_ip(&cfg.bind_addr)
-            .ok_or_else(|| ServerError::Config(format!("bindAddr: cannot resolve [{}]", cfg.bind_addr)))?,
+        bind_addr: resolve_ip(&cfg.bind_addr).ok_or_else(|| {
+            ServerError::Config(format!("bindAddr: cannot resolve [{}]", cfg.bind_addr))
+        })?,
         bind_port: cfg.bind_port,
         tls: ServerTlsOptions {
             force: t.tls.force,
@@ -132,7 +135,9 @@ fn resolve_ip(host: &str) -> Option<IpAddr> {
     if host.is_empty() {
         return Some(IpAddr::from([0, 0, 0, 0]));
     }
-    host.parse().ok().or_else(|| (host, 0).to_socket_addrs().ok()?.next().map(|a| a.ip()))
+    host.parse()
+        .ok()
+        .or_else(|| (host, 0).to_socket_addrs().ok()?.next().map(|a| a.ip()))
 }
 
 fn non_empty_path(s: &str) -> Option<PathBuf> {
@@ -141,5 +146,8 @@ fn non_empty_path(s: &str) -> Option<PathBuf> {
 
 /// Seconds from config, where ≤ 0 means "disabled".
 fn positive_secs(v: i64) -> Option<Duration> {
-    u64::try_from(v).ok().filter(|&s| s > 0).map(Duration::from_secs)
+    u64::try_from(v)
+        .ok()
+        .filter(|&s| s > 0)
+        .map(Duration::from_secs)
 }

@@ -19,12 +19,19 @@ impl Net for TurmoilNet {
     type Listener = TurmoilListener;
     type Udp = TurmoilUdp;
 
-    fn connect_tcp(&self, host: &str, port: u16) -> impl Future<Output = io::Result<Self::Tcp>> + Send {
+    fn connect_tcp(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> impl Future<Output = io::Result<Self::Tcp>> + Send {
         let host = host.to_owned();
         async move { turmoil::net::TcpStream::connect((host.as_str(), port)).await }
     }
 
-    fn bind_tcp(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send {
+    fn bind_tcp(
+        &self,
+        addr: SocketAddr,
+    ) -> impl Future<Output = io::Result<Self::Listener>> + Send {
         async move {
             let inner = turmoil::net::TcpListener::bind(addr).await?;
             Ok(TurmoilListener { inner })
@@ -57,11 +64,18 @@ impl Listener for TurmoilListener {
 pub struct TurmoilUdp(turmoil::net::UdpSocket);
 
 impl DatagramSocket for TurmoilUdp {
-    fn send_to(&self, buf: &[u8], target: SocketAddr) -> impl Future<Output = io::Result<usize>> + Send {
+    fn send_to(
+        &self,
+        buf: &[u8],
+        target: SocketAddr,
+    ) -> impl Future<Output = io::Result<usize>> + Send {
         self.0.send_to(buf, target)
     }
 
-    fn recv_from(&self, buf: &mut [u8]) -> impl Future<Output = io::Result<(usize, SocketAddr)>> + Send {
+    fn recv_from(
+        &self,
+        buf: &mut [u8],
+    ) -> impl Future<Output = io::Result<(usize, SocketAddr)>> + Send {
         self.0.recv_from(buf)
     }
 

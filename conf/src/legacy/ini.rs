@@ -98,7 +98,10 @@ impl Ini {
                 Some(i) => (unquote(line[..i].trim()), line[i + 1..].trim().to_string()),
                 None if bool_keys => (unquote(line), "true".to_string()),
                 None => {
-                    return Err(format!("line {}: key-value delimiter not found: {line}", idx + 1))
+                    return Err(format!(
+                        "line {}: key-value delimiter not found: {line}",
+                        idx + 1
+                    ))
                 }
             };
             while value.ends_with('\\') {
@@ -164,7 +167,13 @@ mod tests {
         assert_eq!(c.get("q"), Some("quoted"));
         assert_eq!(c.get("flag"), Some("true"));
         assert_eq!(c.get("long"), Some("ab"));
-        assert_eq!(ini.sections.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["DEFAULT", "common", "a"]);
+        assert_eq!(
+            ini.sections
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>(),
+            ["DEFAULT", "common", "a"]
+        );
         assert!(Ini::parse("[common]\nflag\n", false).is_err());
         assert!(Ini::parse("[common\n", true).is_err());
     }

@@ -92,14 +92,21 @@ impl<'a> Keys<'a> {
             return T::default();
         };
         T::try_from(n).unwrap_or_else(|_| {
-            self.problems
-                .push(Problem::new(self.key(k), format!("value {n} is out of range")));
+            self.problems.push(Problem::new(
+                self.key(k),
+                format!("value {n} is out of range"),
+            ));
             T::default()
         })
     }
 
     /// A closed-set string value; `""` gives `default`.
-    pub(crate) fn choice<T: Copy>(&mut self, k: &str, default: T, parse: fn(&str) -> Option<T>) -> T {
+    pub(crate) fn choice<T: Copy>(
+        &mut self,
+        k: &str,
+        default: T,
+        parse: fn(&str) -> Option<T>,
+    ) -> T {
         match self.raw(k) {
             None | Some("") => default,
             Some(v) => parse(v).unwrap_or_else(|| {
@@ -168,7 +175,10 @@ pub(crate) fn server_config(
     c.tcpmux_passthrough = k.bool("tcpmux_passthrough", false);
     c.vhost_http_timeout = k.num("vhost_http_timeout");
     // Legacy default dashboard_addr is 0.0.0.0, unlike v1's 127.0.0.1.
-    c.web_server.addr = k.raw("dashboard_addr").unwrap_or(defaults::LEGACY_DASHBOARD_ADDR).to_string();
+    c.web_server.addr = k
+        .raw("dashboard_addr")
+        .unwrap_or(defaults::LEGACY_DASHBOARD_ADDR)
+        .to_string();
     c.web_server.port = k.num("dashboard_port");
     c.web_server.user = k.str("dashboard_user");
     c.web_server.password = k.secret("dashboard_pwd");
@@ -210,8 +220,16 @@ pub(crate) fn server_config(
             Err(e) => problems.push(Problem::new("[common].allow_ports", e.0)),
         }
     }
-    for section in ini.sections.iter().filter(|s| s.name.starts_with("plugin.")) {
-        let name = section.name.trim_start_matches("plugin.").trim().to_string();
+    for section in ini
+        .sections
+        .iter()
+        .filter(|s| s.name.starts_with("plugin."))
+    {
+        let name = section
+            .name
+            .trim_start_matches("plugin.")
+            .trim()
+            .to_string();
         let mut k = Keys::new(section, &mut problems, warnings);
         let mut ops = Vec::new();
         for op in k.list("ops") {
@@ -265,7 +283,10 @@ pub(crate) fn client_common(
     warnings: &mut Vec<String>,
 ) -> Result<ClientCommonConfig, Vec<Problem>> {
     let common = ini.section("common").ok_or_else(|| {
-        vec![Problem::new("", "invalid configuration file, not found [common] section")]
+        vec![Problem::new(
+            "",
+            "invalid configuration file, not found [common] section",
+        )]
     })?;
     let mut problems = Vec::new();
     let mut c = ClientCommonConfig::default();

@@ -13,7 +13,9 @@ use crate::proxy::{
     TcpMuxProxyConfig, TcpProxyConfig, XtcpProxyConfig,
 };
 use crate::types::{self, ByteSize};
-use crate::visitor::{StcpVisitorConfig, VisitorBase, VisitorConfig, VisitorType, XtcpProtocol, XtcpVisitorConfig};
+use crate::visitor::{
+    StcpVisitorConfig, VisitorBase, VisitorConfig, VisitorType, XtcpProtocol, XtcpVisitorConfig,
+};
 
 use super::ini::{Ini, Section, DEFAULT_SECTION};
 use super::Keys;
@@ -214,12 +216,15 @@ fn proxy_base(k: &mut Keys<'_>, name: &str) -> Option<ProxyBase> {
             .problems
             .push(Problem::new(format!("[{name}].bandwidth_limit"), e.0)),
     }
-    b.transport.bandwidth_limit_mode =
-        k.choice("bandwidth_limit_mode", BandwidthLimitMode::Client, |s| match s {
+    b.transport.bandwidth_limit_mode = k.choice(
+        "bandwidth_limit_mode",
+        BandwidthLimitMode::Client,
+        |s| match s {
             "client" => Some(BandwidthLimitMode::Client),
             "server" => Some(BandwidthLimitMode::Server),
             _ => None,
-        });
+        },
+    );
     b.transport.proxy_protocol_version = k.choice("proxy_protocol_version", None, |s| match s {
         "v1" => Some(Some(ProxyProtocolVersion::V1)),
         "v2" => Some(Some(ProxyProtocolVersion::V2)),
@@ -281,9 +286,11 @@ fn plugin(k: &mut Keys<'_>, name: &str) -> Option<Option<ClientPluginOptions>> {
             http_user: k.str("plugin_http_user"),
             http_password: k.secret("plugin_http_passwd"),
         }),
-        "unix_domain_socket" => ClientPluginOptions::UnixDomainSocket(UnixDomainSocketPluginOptions {
-            unix_path: k.str("plugin_unix_path"),
-        }),
+        "unix_domain_socket" => {
+            ClientPluginOptions::UnixDomainSocket(UnixDomainSocketPluginOptions {
+                unix_path: k.str("plugin_unix_path"),
+            })
+        }
         "tls2raw" => ClientPluginOptions::Tls2Raw(Tls2RawPluginOptions {
             local_addr: k.str("plugin_local_addr"),
             crt_path: k.str("plugin_crt_path"),

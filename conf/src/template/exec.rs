@@ -188,7 +188,11 @@ impl<'f> Exec<'f> {
                     let mark = self.vars.len();
                     let v = self.pipe(pipe, dot)?;
                     let flow = if v.truthy() {
-                        let inner = if matches!(node, Node::With { .. }) { v } else { dot.clone() };
+                        let inner = if matches!(node, Node::With { .. }) {
+                            v
+                        } else {
+                            dot.clone()
+                        };
                         self.walk(then, &inner)?
                     } else {
                         self.walk(otherwise, dot)?
@@ -246,7 +250,9 @@ impl<'f> Exec<'f> {
                 if *n > crate::types::MAX_RANGE_NUMBERS as i64 {
                     return Err(err(pipe.line, "range count is too large"));
                 }
-                (0..(*n).max(0)).map(|i| (Val::Int(i), Val::Int(i))).collect()
+                (0..(*n).max(0))
+                    .map(|i| (Val::Int(i), Val::Int(i)))
+                    .collect()
             }
             Val::Missing | Val::Nil => Vec::new(),
             other => {
@@ -298,7 +304,13 @@ impl<'f> Exec<'f> {
         Ok(v)
     }
 
-    fn cmd(&mut self, cmd: &Cmd, dot: &Val, piped: Option<Val>, line: usize) -> Result<Val, TemplateError> {
+    fn cmd(
+        &mut self,
+        cmd: &Cmd,
+        dot: &Val,
+        piped: Option<Val>,
+        line: usize,
+    ) -> Result<Val, TemplateError> {
         self.tick(line)?;
         let (first, rest) = match cmd.args.split_first() {
             Some(x) => x,
@@ -315,7 +327,10 @@ impl<'f> Exec<'f> {
             let mut last = Val::Bool(name == "and");
             let n = rest.len() + usize::from(piped.is_some());
             if n == 0 {
-                return Err(err(line, format!("wrong number of args for {name}: want at least 1 got 0")));
+                return Err(err(
+                    line,
+                    format!("wrong number of args for {name}: want at least 1 got 0"),
+                ));
             }
             for a in rest {
                 last = self.arg(a, dot, line)?;
@@ -338,7 +353,9 @@ impl<'f> Exec<'f> {
         if let Some(p) = piped {
             args.push(p);
         }
-        self.funcs.call(name, &args).map_err(|e| err(line, format!("error calling {name}: {e}")))
+        self.funcs
+            .call(name, &args)
+            .map_err(|e| err(line, format!("error calling {name}: {e}")))
     }
 
     fn arg(&mut self, arg: &Arg, dot: &Val, line: usize) -> Result<Val, TemplateError> {

@@ -219,7 +219,9 @@ fn lex_action<'a>(
                     (Tok::Field(fields), flen)
                 }
             }
-            c if c.is_ascii_digit() || ((c == '-' || c == '+') && s[1..].starts_with(|d: char| d.is_ascii_digit())) => {
+            c if c.is_ascii_digit()
+                || ((c == '-' || c == '+') && s[1..].starts_with(|d: char| d.is_ascii_digit())) =>
+            {
                 lex_number(s, *line)?
             }
             c if c.is_alphabetic() || c == '_' => {

@@ -73,7 +73,10 @@ fn render_with(text: &str, env: &Env, funcs: &Functions) -> Result<String, Templ
         .iter()
         .map(|(k, v)| (k.clone(), Val::Str(v.clone())))
         .collect();
-    let root = Val::Struct("*config.Values", Rc::new(vec![("Envs", Val::Map(Rc::new(envs)))]));
+    let root = Val::Struct(
+        "*config.Values",
+        Rc::new(vec![("Envs", Val::Map(Rc::new(envs)))]),
+    );
     Exec::new(funcs, root).run(&nodes)
 }
 
@@ -98,7 +101,10 @@ impl Functions {
             if args.len() == want {
                 Ok(())
             } else {
-                Err(format!("wrong number of args for {name}: want {want} got {}", args.len()))
+                Err(format!(
+                    "wrong number of args for {name}: want {want} got {}",
+                    args.len()
+                ))
             }
         };
         match name {
@@ -169,7 +175,9 @@ impl Functions {
             "print" => Ok(Val::Str(sprint(args, false))),
             "println" => Ok(Val::Str(sprint(args, true))),
             "printf" => {
-                let (fmt, rest) = args.split_first().ok_or("wrong number of args for printf")?;
+                let (fmt, rest) = args
+                    .split_first()
+                    .ok_or("wrong number of args for printf")?;
                 Ok(Val::Str(sprintf(str_arg(fmt)?, rest)))
             }
             other => Err(format!("function \"{other}\" not defined")),
@@ -180,7 +188,10 @@ impl Functions {
 fn str_arg(v: &Val) -> Result<&str, String> {
     match v {
         Val::Str(s) => Ok(s),
-        other => Err(format!("wrong type for value; expected string; got {}", other.type_name())),
+        other => Err(format!(
+            "wrong type for value; expected string; got {}",
+            other.type_name()
+        )),
     }
 }
 
@@ -207,7 +218,11 @@ fn index(args: &[Val]) -> Result<Val, String> {
             (Val::Map(m), Val::Str(s)) => m.get(s).cloned().unwrap_or(Val::Str(String::new())),
             (Val::Missing | Val::Nil, _) => return Err("index of untyped nil".into()),
             (c, k) => {
-                return Err(format!("can't index item of type {} with {}", c.type_name(), k.type_name()))
+                return Err(format!(
+                    "can't index item of type {} with {}",
+                    c.type_name(),
+                    k.type_name()
+                ))
             }
         };
     }

@@ -69,7 +69,7 @@ pub(super) struct Parser<'f> {
     depth: usize,
 }
 
-enum End {
+enum Terminator {
     Eof,
     End,
     Else(usize),
@@ -97,9 +97,9 @@ impl<'f> Parser<'f> {
     pub(super) fn parse(mut self) -> Result<Vec<Node>, TemplateError> {
         let (nodes, end) = self.list()?;
         match end {
-            End::Eof => Ok(nodes),
-            End::End => Err(err(self.line(), "unexpected {{end}}")),
-            End::Else(line) => Err(err(line, "unexpected {{else}}")),
+            Terminator::Eof => Ok(nodes),
+            Terminator::End => Err(err(self.line(), "unexpected {{end}}")),
+            Terminator::Else(line) => Err(err(line, "unexpected {{else}}")),
         }
     }
 
@@ -134,7 +134,7 @@ impl<'f> Parser<'f> {
 
     /// Parses nodes until EOF, `{{end}}` or `{{else}}` (the terminator is consumed, except the
     /// rest of an `{{else ...}}` action).
-    fn list(&mut self) -> Result<(Vec<Node>, End), TemplateError> {
+    fn list(&mut self) -> Result<(Vec<Node>, Terminator), TemplateError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(err(self.line(), "template nested too deeply"));
@@ -142,7 +142,7 @@ impl<'f> Parser<'f> {
         let mut nodes = Vec::new();
         let end = loop {
             let Some(tok) = self.next() else {
-                break End::Eof;
+                break Terminator::Eof;
             };
             match tok.kind {
                 Tok::Text(t) => nodes.push(Node::Text(t)),
@@ -158,7 +158,11 @@ impl<'f> Parser<'f> {
         Ok((nodes, end))
     }
 
-    fn action(&mut self, nodes: &mut Vec<Node>, line: usize) -> Result<Option<End>, TemplateError> {
+    fn action(
+        &mut self,
+        nodes: &mut Vec<Node>,
+        line: usize,
+    ) -> Result<Option<Terminator>, TemplateError> {
         let kw = match self.peek() {
             Some(Tok::Ident(k)) => k.clone(),
             _ => String::new(),
@@ -167,11 +171,11 @@ impl<'f> Parser<'f> {
             "end" => {
                 self.pos += 1;
                 self.expect_close("end")?;
-                Ok(Some(End::End))
+                Ok(Some(Terminator::End))
             }
             "else" => {
                 self.pos += 1;
-                Ok(Some(End::Else(line)))
+                Ok(Some(Terminator::Else(line)))
             }
             "if" | "with" | "range" => {
                 self.pos += 1;
@@ -219,9 +223,9 @@ impl<'f> Parser<'f> {
         let (body, end) = body?;
         self.scopes.truncate(mark);
         let otherwise = match end {
-            End::Eof => return Err(err(line, format!("unexpected EOF in {{{{{kw}}}}}"))),
-            End::End => Vec::new(),
-            End::Else(else_line) => self.else_branch(kw, else_line)?,
+            Terminator::Eof => return Err(err(line, format!("unexpected EOF in {{{{{kw}}}}}"))),
+            Terminator::End => Vec::new(),
+            Terminator::Else(else_line) => self.else_branch(kw, else_line)?,
         };
         self.scopes.truncate(mark);
         Ok(match kw {
@@ -256,14 +260,19 @@ impl<'f> Parser<'f> {
         self.expect_close("else")?;
         let (nodes, end) = self.list()?;
         match end {
-            End::End => Ok(nodes),
-            End::Eof => Err(err(line, "unexpected EOF")),
-            End::Else(l) => Err(err(l, "expected end; found {{else}}")),
+            Terminator::End => Ok(nodes),
+            Terminator::Eof => Err(err(line, "unexpected EOF")),
+            Terminator::Else(l) => Err(err(l, "expected end; found {{else}}")),
         }
     }
 
     /// A pipeline, with optional declaration; stops before `}}` or `)`.
-    fn pipeline(&mut self, line: usize, allow_decl: bool, range: bool) -> Result<Pipe, TemplateError> {
+    fn pipeline(
+        &mut self,
+        line: usize,
+        allow_decl: bool,
+        range: bool,
+    ) -> Result<Pipe, TemplateError> {
         let mut vars = Vec::new();
         let mut assign = false;
         if allow_decl {

@@ -42,37 +42,62 @@ fn ranges_and_pairs() {
     );
     let t = "{{ range $_, $v := parseNumberRangePair \"10-11\" \"20-21\" }}{{ $v.First }}:{{ $v.Second }} {{ end }}";
     assert_eq!(r(t), "10:20 11:21 ");
-    assert_eq!(r("{{ range parseNumberRangePair \"1\" \"2\" }}{{ .First }}-{{ .Second }}{{ end }}"), "1-2");
-    assert_eq!(r("{{ range $v := parseNumberRange \"5-6\" }}{{ $v }}{{ end }}"), "56");
+    assert_eq!(
+        r("{{ range parseNumberRangePair \"1\" \"2\" }}{{ .First }}-{{ .Second }}{{ end }}"),
+        "1-2"
+    );
+    assert_eq!(
+        r("{{ range $v := parseNumberRange \"5-6\" }}{{ $v }}{{ end }}"),
+        "56"
+    );
     assert_eq!(r("{{ parseNumberRange \"1-3\" }}"), "[1 2 3]");
-    assert!(fails("{{ parseNumberRangePair \"1-2\" \"3\" }}").reason.contains("not in pairs"));
-    assert!(fails("{{ parseNumberRange \"1-x\" }}").reason.contains("invalid"));
+    assert!(fails("{{ parseNumberRangePair \"1-2\" \"3\" }}")
+        .reason
+        .contains("not in pairs"));
+    assert!(fails("{{ parseNumberRange \"1-x\" }}")
+        .reason
+        .contains("invalid"));
 }
 
 #[test]
 fn range_else_break_continue_and_maps() {
-    assert_eq!(r("{{ range $x := .Envs.NOPE }}a{{ else }}empty{{ end }}"), "empty");
+    assert_eq!(
+        r("{{ range $x := .Envs.NOPE }}a{{ else }}empty{{ end }}"),
+        "empty"
+    );
     assert_eq!(
         r("{{ range $i := parseNumberRange \"1-9\" }}{{ if eq $i 3 }}{{ continue }}{{ end }}{{ if gt $i 5 }}{{ break }}{{ end }}{{ $i }}{{ end }}"),
         "1245"
     );
-    assert_eq!(r("{{ range $k, $v := .Envs }}{{ $k }}={{ $v }};{{ end }}"), "EMPTY=;FRP_TOKEN=s3cret;PORT=7001;");
+    assert_eq!(
+        r("{{ range $k, $v := .Envs }}{{ $k }}={{ $v }};{{ end }}"),
+        "EMPTY=;FRP_TOKEN=s3cret;PORT=7001;"
+    );
     assert_eq!(r("{{ range 3 }}{{ . }}{{ end }}"), "012");
 }
 
 #[test]
 fn conditionals_and_variables() {
-    assert_eq!(r("{{ if .Envs.EMPTY }}yes{{ else if .Envs.PORT }}port{{ else }}no{{ end }}"), "port");
+    assert_eq!(
+        r("{{ if .Envs.EMPTY }}yes{{ else if .Envs.PORT }}port{{ else }}no{{ end }}"),
+        "port"
+    );
     assert_eq!(r("{{ if not .Envs.EMPTY }}empty{{ end }}"), "empty");
     assert_eq!(r("{{ with .Envs.PORT }}p={{ . }}{{ end }}"), "p=7001");
     assert_eq!(r("{{ $x := \"a\" }}{{ $x = \"b\" }}{{ $x }}"), "b");
     assert_eq!(r("{{ $.Envs.PORT }}"), "7001");
-    assert_eq!(r("{{ if and .Envs.PORT (eq .Envs.PORT \"7001\") }}ok{{ end }}"), "ok");
+    assert_eq!(
+        r("{{ if and .Envs.PORT (eq .Envs.PORT \"7001\") }}ok{{ end }}"),
+        "ok"
+    );
     assert_eq!(r("{{ or .Envs.EMPTY \"fallback\" }}"), "fallback");
     assert_eq!(r("{{ .Envs.PORT | printf \"%s!\" }}"), "7001!");
     assert_eq!(r("{{ print 1 2 \"a\" }}"), "1 2a");
     assert_eq!(r("{{ len (parseNumberRange \"1-4\") }}"), "4");
-    assert_eq!(r("{{ (index (parseNumberRangePair \"7\" \"8\") 0).Second }}"), "8");
+    assert_eq!(
+        r("{{ (index (parseNumberRangePair \"7\" \"8\") 0).Second }}"),
+        "8"
+    );
     assert_eq!(r("{{ `raw {{ }}` }}"), "raw {{ }}");
     assert_eq!(r("{{ 'a' }} {{ 0x10 }}"), "97 16");
 }
@@ -88,10 +113,14 @@ fn errors_have_lines() {
     assert!(fails("{{ if 1 }}").reason.contains("EOF"));
     assert!(fails("{{ end }}").reason.contains("unexpected"));
     assert!(fails("{{ .Envs.X").reason.contains("unclosed"));
-    assert!(fails("{{ .Nope }}").reason.contains("can't evaluate field Nope"));
+    assert!(fails("{{ .Nope }}")
+        .reason
+        .contains("can't evaluate field Nope"));
     assert!(fails("{{ break }}").reason.contains("outside"));
     assert!(fails("{{ \"x\" 1 }}").reason.contains("non-function"));
-    assert!(fails("{{ define \"x\" }}{{ end }}").reason.contains("not supported"));
+    assert!(fails("{{ define \"x\" }}{{ end }}")
+        .reason
+        .contains("not supported"));
     let e = fails("x\n\n{{ range $i := parseNumberRange \"1-2\" }}\n{{ .Bad }}{{ end }}");
     assert_eq!(e.line, 4);
 }

@@ -38,7 +38,9 @@ impl ServerProxy {
     pub(crate) fn close<N: Net>(self, shared: &Shared<N>) {
         self.cancel.cancel();
         if let Some(port) = self.port {
-            shared.registry.with_ports(|p| p.release(port, std::time::Instant::now()));
+            shared
+                .registry
+                .with_ports(|p| p.release(port, tokio::time::Instant::now().into_std()));
         }
     }
 }

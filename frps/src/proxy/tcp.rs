@@ -62,7 +62,12 @@ pub(super) async fn start<N: Net>(
     shared.tasks.spawn(
         accept_loop(shared.clone(), listener, ctl.clone(), opts, cancel.clone()).instrument(span),
     );
-    Ok(ServerProxy { remote_addr: format!(":{port}"), ports_used: 1, port: Some(port), cancel })
+    Ok(ServerProxy {
+        remote_addr: format!(":{port}"),
+        ports_used: 1,
+        port: Some(port),
+        cancel,
+    })
 }
 
 /// How many ports a `remotePort = 0` proxy tries before giving up (frp: 5 random candidates).
@@ -82,9 +87,13 @@ async fn bind_proxy_port<N: Net>(
         let port = shared
             .registry
             .with_ports(|p| {
-                p.acquire(name, requested, std::time::Instant::now(), &mut rand::thread_rng(), |port| {
-                    !failed.contains(&port)
-                })
+                p.acquire(
+                    name,
+                    requested,
+                    tokio::time::Instant::now().into_std(),
+                    &mut rand::thread_rng(),
+                    |port| !failed.contains(&port),
+                )
             })
             .map_err(|e| ProxyError::Port(e.to_string()))?;
         let addr = parse_addr(bind_addr, port)
@@ -92,11 +101,15 @@ async fn bind_proxy_port<N: Net>(
         match shared.net.bind_tcp(addr).await {
             Ok(l) => return Ok((l, port)),
             Err(e) => {
-                shared.registry.with_ports(|p| p.release(port, std::time::Instant::now()));
+                shared
+                    .registry
+                    .with_ports(|p| p.release(port, tokio::time::Instant::now().into_std()));
                 debug!("bind {addr}: {e}");
                 failed.push(port);
                 if requested != 0 || failed.len() >= BIND_ATTEMPTS {
-                    return Err(ProxyError::Port(control::wire_error::PORT_UNAVAILABLE.into()));
+                    return Err(ProxyError::Port(
+                        control::wire_error::PORT_UNAVAILABLE.into(),
+                    ));
                 }
             }
         }
@@ -183,7 +196,9 @@ async fn work_conn_for(ctl: &ControlHandle, start: &StartWorkConn) -> Option<Box
         };
         match control::write_msg(&mut conn, &msg).await {
             Ok(()) => return Some(conn),
-            Err(e) => warn!("failed to send message to work connection from pool: {e}, times: {attempt}"),
+            Err(e) => {
+                warn!("failed to send message to work connection from pool: {e}, times: {attempt}")
+            }
         }
     }
     warn!("try to get work connection failed in the end");
