@@ -63,14 +63,18 @@ fn ours(p: &Path) -> Result<(), ConfError> {
     }
 }
 
-/// `Some(accepted)` from the real binary, or `None` when it is not installed.
-fn frp_accepts(p: &Path) -> Option<bool> {
-    let bin = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../.cache/frp-0.65.0")
-        .join(if is_server(p) { "frps" } else { "frpc" });
-    if !bin.exists() {
-        return None;
-    }
+/// Whether the real binary accepts `p`. A missing binary fails the test: the interop checks
+/// must never be skipped silently (run `scripts/fetch-frp.sh`).
+fn frp_accepts(p: &Path) -> bool {
+    let dir = std::env::var_os("FRP_BIN_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/frp-0.65.0"));
+    let bin = dir.join(if is_server(p) { "frps" } else { "frpc" });
+    assert!(
+        bin.exists(),
+        "frp 0.65.0 binary {} is missing: run scripts/fetch-frp.sh",
+        bin.display()
+    );
     // frp resolves relative `includes` against the working directory: run it from the
     // fixture's directory so both sides see the same files.
     let out = Command::new(bin)
@@ -81,7 +85,7 @@ fn frp_accepts(p: &Path) -> Option<bool> {
         .envs(test_env())
         .output()
         .unwrap();
-    Some(out.status.success())
+    out.status.success()
 }
 
 #[test]
@@ -182,10 +186,7 @@ fn real_frp_binaries_agree() {
         ("divergent", true),
     ] {
         for p in files(dir) {
-            let Some(accepted) = frp_accepts(&p) else {
-                eprintln!("frp 0.65.0 binaries not found (scripts/fetch-frp.sh); skipping");
-                return;
-            };
+            let accepted = frp_accepts(&p);
             assert_eq!(accepted, frp_should_accept, "frp verify on {}", p.display());
             checked += 1;
         }

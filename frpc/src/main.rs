@@ -92,7 +92,7 @@ fn serve(config: conf::ClientConfig) -> anyhow::Result<()> {
             cmd::signal::shutdown_signal().await;
             signal.cancel();
         });
-        frpc::run(config, transports::TokioNet::default(), shutdown).await?;
+        frpc::run(config, transports::TokioNet, shutdown).await?;
         Ok(())
     })
 }

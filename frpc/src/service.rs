@@ -55,7 +55,10 @@ impl<N: Net> Service<N> {
                 return Ok(());
             }
             if ended_before {
-                let delay = outer.next_delay(tokio::time::Instant::now().into_std(), &mut rand::thread_rng());
+                let delay = outer.next_delay(
+                    tokio::time::Instant::now().into_std(),
+                    &mut rand::thread_rng(),
+                );
                 if !self.sleep(delay).await {
                     return Ok(());
                 }
@@ -102,7 +105,10 @@ impl<N: Net> Service<N> {
                 Err(e) => e,
             };
             warn!("connect to server error: {err}");
-            match backoff.on_failure(tokio::time::Instant::now().into_std(), &mut rand::thread_rng()) {
+            match backoff.on_failure(
+                tokio::time::Instant::now().into_std(),
+                &mut rand::thread_rng(),
+            ) {
                 LoginRetry::Exit => return Err(ClientError::LoginFailed(err.to_string())),
                 LoginRetry::After(delay) => {
                     if !self.sleep(delay).await {

@@ -82,7 +82,7 @@ fn serve(config: conf::ServerConfig) -> anyhow::Result<()> {
             cmd::signal::shutdown_signal().await;
             signal.cancel();
         });
-        frps::run(config, transports::TokioNet::default(), shutdown).await?;
+        frps::run(config, transports::TokioNet, shutdown).await?;
         Ok(())
     })
 }

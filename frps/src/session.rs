@@ -23,7 +23,7 @@ use control::{
     Pong, ReqWorkConn, ServerHeartbeat,
 };
 use futures::StreamExt;
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
@@ -51,8 +51,9 @@ struct HandleInner {
     id: u64,
     run_id: String,
     user: String,
-    pool_tx: mpsc::Sender<BoxStream>,
-    pool_rx: Mutex<mpsc::Receiver<BoxStream>>,
+    /// The work-connection pool: many user connections may wait on it at once (MPMC).
+    pool_tx: async_channel::Sender<BoxStream>,
+    pool_rx: async_channel::Receiver<BoxStream>,
     msg_tx: mpsc::Sender<Message>,
     pool_count: usize,
     user_conn_timeout: Duration,
@@ -87,26 +88,23 @@ impl ControlHandle {
         if self.0.cancel.is_cancelled() {
             return Err(conn);
         }
-        self.0.pool_tx.try_send(conn).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(c) | mpsc::error::TrySendError::Closed(c) => c,
-        })
+        self.0.pool_tx.try_send(conn).map_err(|e| e.into_inner())
     }
 
     /// Takes a work connection: from the pool if one is there, else asks the client for one and
     /// waits up to `userConnTimeout`. Either way a replacement is requested (frp `GetWorkConn`).
     pub(crate) async fn get_work_conn(&self) -> Result<BoxStream, WorkConnError> {
         let inner = &self.0;
-        let mut rx = inner.pool_rx.lock().await;
-        let conn = match rx.try_recv() {
+        let conn = match inner.pool_rx.try_recv() {
             Ok(c) => c,
-            Err(mpsc::error::TryRecvError::Disconnected) => return Err(WorkConnError::Closed),
-            Err(mpsc::error::TryRecvError::Empty) => {
+            Err(async_channel::TryRecvError::Closed) => return Err(WorkConnError::Closed),
+            Err(async_channel::TryRecvError::Empty) => {
                 self.request_work_conn()?;
                 tokio::select! {
                     _ = inner.cancel.cancelled() => return Err(WorkConnError::Closed),
-                    got = tokio::time::timeout(inner.user_conn_timeout, rx.recv()) => match got {
-                        Ok(Some(c)) => c,
-                        Ok(None) => return Err(WorkConnError::Closed),
+                    got = tokio::time::timeout(inner.user_conn_timeout, inner.pool_rx.recv()) => match got {
+                        Ok(Ok(c)) => c,
+                        Ok(Err(_)) => return Err(WorkConnError::Closed),
                         Err(_) => {
                             warn!("{}", WorkConnError::Timeout);
                             return Err(WorkConnError::Timeout);
@@ -115,7 +113,6 @@ impl ControlHandle {
                 }
             }
         };
-        drop(rx);
         let _ = self.request_work_conn();
         Ok(conn)
     }
@@ -158,7 +155,7 @@ impl<N: Net> ControlSession<N> {
     pub(crate) fn new(shared: Arc<Shared<N>>, login: &Login) -> (ControlHandle, Self) {
         let max = shared.settings.max_pool_count as i64;
         let pool_count = login.pool_count.clamp(0, max) as usize;
-        let (pool_tx, pool_rx) = mpsc::channel(pool_count + 10);
+        let (pool_tx, pool_rx) = async_channel::bounded(pool_count + 10);
         let (msg_tx, msg_rx) = mpsc::channel(SEND_QUEUE);
         let timeout_secs = shared
             .settings
@@ -169,7 +166,7 @@ impl<N: Net> ControlSession<N> {
             run_id: login.run_id.clone(),
             user: login.user.clone(),
             pool_tx,
-            pool_rx: Mutex::new(pool_rx),
+            pool_rx,
             msg_tx,
             pool_count,
             user_conn_timeout: shared.settings.user_conn_timeout,
@@ -327,11 +324,8 @@ impl<N: Net> ControlSession<N> {
 
     /// Releases the pool, proxies and ports, then fires `closed`.
     async fn release(mut self) {
-        {
-            let mut rx = self.handle.0.pool_rx.lock().await;
-            rx.close();
-            while rx.try_recv().is_ok() {}
-        }
+        self.handle.0.pool_rx.close();
+        while self.handle.0.pool_rx.try_recv().is_ok() {}
         let names: Vec<String> = self.proxies.keys().cloned().collect();
         for name in names {
             self.close_proxy(&name);

@@ -77,32 +77,34 @@ pub(crate) fn port_manager(s: &ServerSettings) -> PortManager {
 /// frps's config built from command-line flags, as frp's `RegisterServerConfigFlags` plus
 /// `Complete()` and validation.
 pub fn config_from_flags(f: &ServerFlags) -> Result<ServerConfig, conf::ConfError> {
-    let mut cfg = ServerConfig::default();
-    cfg.bind_addr = f.bind_addr.clone();
-    cfg.bind_port = f.bind_port;
-    cfg.kcp_bind_port = f.kcp_bind_port;
-    cfg.quic_bind_port = f.quic_bind_port;
-    cfg.proxy_bind_addr = f.proxy_bind_addr.clone();
-    cfg.vhost_http_port = f.vhost_http_port;
-    cfg.vhost_https_port = f.vhost_https_port;
-    cfg.vhost_http_timeout = u64::try_from(f.vhost_http_timeout).unwrap_or(0);
+    let mut cfg = ServerConfig {
+        bind_addr: f.bind_addr.clone(),
+        bind_port: f.bind_port,
+        kcp_bind_port: f.kcp_bind_port,
+        quic_bind_port: f.quic_bind_port,
+        proxy_bind_addr: f.proxy_bind_addr.clone(),
+        vhost_http_port: f.vhost_http_port,
+        vhost_https_port: f.vhost_https_port,
+        vhost_http_timeout: u64::try_from(f.vhost_http_timeout).unwrap_or(0),
+        enable_prometheus: f.enable_prometheus,
+        sub_domain_host: f.subdomain_host.clone(),
+        max_ports_per_client: u64::try_from(f.max_ports_per_client)
+            .map_err(|_| flag_error("max_ports_per_client", "must not be negative"))?,
+        ..ServerConfig::default()
+    };
     cfg.web_server.addr = f.dashboard_addr.clone();
     cfg.web_server.port = f.dashboard_port;
     cfg.web_server.user = f.dashboard_user.clone();
     cfg.web_server.password = f.dashboard_pwd.as_str().into();
-    cfg.enable_prometheus = f.enable_prometheus;
     cfg.log.to = f.log_file.clone();
     cfg.log.level = parse_level(&f.log_level)?;
     cfg.log.max_days = u32::try_from(f.log_max_days).unwrap_or(0);
     cfg.log.disable_print_color = f.disable_log_color;
     cfg.auth.token = f.token.as_str().into();
-    cfg.sub_domain_host = f.subdomain_host.clone();
     if !f.allow_ports.is_empty() {
         cfg.allow_ports = conf::types::parse_ports_ranges(&f.allow_ports)
             .map_err(|e| flag_error("allow_ports", &e.to_string()))?;
     }
-    cfg.max_ports_per_client = u64::try_from(f.max_ports_per_client)
-        .map_err(|_| flag_error("max_ports_per_client", "must not be negative"))?;
     cfg.transport.tls.force = f.tls_only;
     if f.dashboard_tls_mode {
         cfg.web_server.tls = Some(conf::TlsConfig {

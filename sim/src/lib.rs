@@ -28,18 +28,13 @@ impl Net for TurmoilNet {
         async move { turmoil::net::TcpStream::connect((host.as_str(), port)).await }
     }
 
-    fn bind_tcp(
-        &self,
-        addr: SocketAddr,
-    ) -> impl Future<Output = io::Result<Self::Listener>> + Send {
-        async move {
-            let inner = turmoil::net::TcpListener::bind(addr).await?;
-            Ok(TurmoilListener { inner })
-        }
+    async fn bind_tcp(&self, addr: SocketAddr) -> io::Result<Self::Listener> {
+        let inner = turmoil::net::TcpListener::bind(addr).await?;
+        Ok(TurmoilListener { inner })
     }
 
-    fn bind_udp(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Udp>> + Send {
-        async move { Ok(TurmoilUdp(turmoil::net::UdpSocket::bind(addr).await?)) }
+    async fn bind_udp(&self, addr: SocketAddr) -> io::Result<Self::Udp> {
+        Ok(TurmoilUdp(turmoil::net::UdpSocket::bind(addr).await?))
     }
 }
 
