@@ -48,12 +48,12 @@ EOT
   "$dir/frps" -c "$work/frps.toml" >"$work/frps.log" 2>&1 & local sp=$!
   sleep 0.4
   "$dir/frpc" -c "$work/frpc.toml" >"$work/frpc.log" 2>&1 & local cp=$!
-  for _ in $(seq 50); do
+  for _ in $(seq 150); do
     if timeout 1 bash -c "echo > /dev/tcp/127.0.0.1/$remote" 2>/dev/null; then break; fi
     sleep 0.1
   done
   local gbps
-  gbps=$(iperf3 -c 127.0.0.1 -p "$remote" -t "$secs" -J | python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))')
+  gbps=$(iperf3 -c 127.0.0.1 -p "$remote" -t "$secs" -J | python3 -c 'import json,sys; d=json.load(sys.stdin); e=d.get("error"); print("%.2f" % (d["end"]["sum_received"]["bits_per_second"]/1e9) if not e else "ERR:"+e.replace(" ","_"))')
   kill $cp $sp 2>/dev/null; wait $cp $sp 2>/dev/null || true
   echo "$variant $impl $gbps"
 }
@@ -72,6 +72,9 @@ import sys, statistics, collections
 d = collections.defaultdict(list)
 for line in open(sys.argv[1]):
     v, impl, g = line.split()
+    if g.startswith("ERR"):
+        print(f"<!-- {v} {impl}: iperf3 {g} -->")
+        continue
     d[(v, impl)].append(float(g))
 for v in dict.fromkeys(k[0] for k in d):
     r, o = statistics.median(d[(v, "real")]), statistics.median(d[(v, "ours")])

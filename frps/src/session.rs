@@ -144,7 +144,8 @@ impl ControlHandle {
 pub(crate) struct ControlSession<N: Net> {
     shared: Arc<Shared<N>>,
     handle: ControlHandle,
-    msg_rx: mpsc::Receiver<Message>,
+    /// The outgoing queue, taken by the writer task when the session starts.
+    msg_rx: Option<mpsc::Receiver<Message>>,
     proxies: HashMap<String, ServerProxy>,
     ports_used: u32,
     heartbeat: ServerHeartbeat,
@@ -176,7 +177,7 @@ impl<N: Net> ControlSession<N> {
         let session = Self {
             shared,
             handle: handle.clone(),
-            msg_rx,
+            msg_rx: Some(msg_rx),
             proxies: HashMap::new(),
             ports_used: 0,
             heartbeat: ServerHeartbeat::new(timeout_secs, Instant::now().into_std()),
@@ -192,8 +193,10 @@ impl<N: Net> ControlSession<N> {
         let (rd, wr) = tokio::io::split(stream);
         let mut reader = FramedRead::new(rd, MsgCodec);
         let cancel = self.handle.0.cancel.clone();
-        let msg_rx = std::mem::replace(&mut self.msg_rx, mpsc::channel(1).1);
-        let writer = tokio::spawn(control::write_loop(wr, msg_rx, cancel.clone()));
+        let writer = self
+            .msg_rx
+            .take()
+            .map(|rx| tokio::spawn(control::write_loop(wr, rx, cancel.clone())));
 
         for _ in 0..self.handle.0.pool_count {
             let _ = self.handle.request_work_conn();
@@ -222,7 +225,9 @@ impl<N: Net> ControlSession<N> {
             }
         }
         cancel.cancel();
-        let _ = writer.await;
+        if let Some(writer) = writer {
+            let _ = writer.await;
+        }
         drop(reader);
         self.release().await;
     }
