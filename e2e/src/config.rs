@@ -197,6 +197,8 @@ pub struct TcpProxy {
     pub use_compression: bool,
     /// `transport.bandwidthLimit`, e.g. `"1MB"`.
     pub bandwidth_limit: Option<String>,
+    /// `transport.bandwidthLimitMode = "server"` (frps enforces the limit).
+    pub limit_on_server: bool,
 }
 
 impl TcpProxy {
@@ -223,6 +225,12 @@ impl TcpProxy {
         self
     }
 
+    /// Sets `transport.bandwidthLimitMode = "server"`.
+    pub fn limit_on_server(mut self) -> Self {
+        self.limit_on_server = true;
+        self
+    }
+
     /// The `[[proxies]]` table.
     pub fn to_toml(&self) -> String {
         let mut t = String::from("\n[[proxies]]\n");
@@ -239,6 +247,9 @@ impl TcpProxy {
         }
         if let Some(limit) = &self.bandwidth_limit {
             line(&mut t, "transport.bandwidthLimit", &quote(limit));
+        }
+        if self.limit_on_server {
+            line(&mut t, "transport.bandwidthLimitMode", &quote("server"));
         }
         t
     }

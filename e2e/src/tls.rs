@@ -16,6 +16,10 @@ pub struct TlsFiles {
     pub server_cert: PathBuf,
     /// The server's private key (frps `keyFile`).
     pub server_key: PathBuf,
+    /// A client certificate issued by the same CA (frpc `certFile`, for mutual TLS).
+    pub client_cert: PathBuf,
+    /// The client's private key (frpc `keyFile`).
+    pub client_key: PathBuf,
 }
 
 /// Generates a CA and a server certificate (SANs `127.0.0.1`, `localhost`) into `dir`, with
@@ -41,15 +45,29 @@ pub fn generate(dir: &Path, prefix: &str) -> Result<TlsFiles> {
         .signed_by(&key, &ca, &ca_key)
         .context("signing the server certificate")?;
 
+    let mut client_params =
+        CertificateParams::new(Vec::<String>::new()).context("client certificate params")?;
+    client_params
+        .distinguished_name
+        .push(DnType::CommonName, "frp e2e client");
+    let client_key = KeyPair::generate().context("client key")?;
+    let client_cert = client_params
+        .signed_by(&client_key, &ca, &ca_key)
+        .context("signing the client certificate")?;
+
     let files = TlsFiles {
         ca_cert: dir.join(format!("{prefix}-ca.crt")),
         server_cert: dir.join(format!("{prefix}-server.crt")),
         server_key: dir.join(format!("{prefix}-server.key")),
+        client_cert: dir.join(format!("{prefix}-client.crt")),
+        client_key: dir.join(format!("{prefix}-client.key")),
     };
     for (path, pem) in [
         (&files.ca_cert, ca.pem()),
         (&files.server_cert, cert.pem()),
         (&files.server_key, key.serialize_pem()),
+        (&files.client_cert, client_cert.pem()),
+        (&files.client_key, client_key.serialize_pem()),
     ] {
         std::fs::write(path, pem).with_context(|| format!("writing {}", path.display()))?;
     }

@@ -161,17 +161,29 @@ interop_test!(bulk_data, bulk);
 /// `transport.bandwidthLimit` slows a proxy down (frp enforces it in frpc by default,
 /// `bandwidthLimitMode = "client"`) without corrupting data.
 async fn bandwidth_limit(ctx: Ctx) -> Result<()> {
+    limited_round_trip(ctx, false).await
+}
+
+/// The same limit enforced by frps (`bandwidthLimitMode = "server"`, sent in `NewProxy`).
+async fn bandwidth_limit_server(ctx: Ctx) -> Result<()> {
+    limited_round_trip(ctx, true).await
+}
+
+async fn limited_round_trip(ctx: Ctx, on_server: bool) -> Result<()> {
     const LIMIT_BYTES: usize = 256 * 1024;
     let echo = EchoServer::start().await?;
     let frps = ctx
         .start_frps(|port| FrpsConfig::new(port).token(TOKEN))
         .await?;
     let remote = free_ports(1)?[0];
-    let frpc = ctx.start_frpc(
-        &FrpcConfig::new(frps.port())
-            .token(TOKEN)
-            .proxy(TcpProxy::new("limited", echo.port(), remote).bandwidth_limit("256KB")),
-    )?;
+    let frpc = ctx.start_frpc(&FrpcConfig::new(frps.port()).token(TOKEN).proxy({
+        let p = TcpProxy::new("limited", echo.port(), remote).bandwidth_limit("256KB");
+        if on_server {
+            p.limit_on_server()
+        } else {
+            p
+        }
+    }))?;
     wait_tunnel(remote, TUNNEL_TIMEOUT, &[&frps, &frpc]).await?;
     // Twice the limit each way: at least ~1 s even if each direction had its own limiter
     // with a one-second burst (frp shares one limiter, which takes ~3 s).
@@ -193,6 +205,7 @@ async fn bandwidth_limit(ctx: Ctx) -> Result<()> {
 }
 
 interop_test!(bandwidth, bandwidth_limit);
+interop_test!(bandwidth_server_mode, bandwidth_limit_server);
 
 /// frps with its own certificate (`transport.tls.certFile`/`keyFile`, `force`); frpc verifies
 /// it with `trustedCaFile` (server name defaults to `serverAddr`, here the IP 127.0.0.1, and
@@ -248,3 +261,78 @@ async fn tls_verified(ctx: Ctx) -> Result<()> {
 }
 
 interop_test!(tls_server_cert_verified, tls_verified);
+
+/// Mutual TLS: frps with `trustedCaFile` requires a client certificate from that CA (and forces
+/// TLS); frpc presents `certFile`/`keyFile` and verifies frps in turn. A client without a
+/// certificate, or with one from another CA, is refused.
+async fn tls_mutual(ctx: Ctx) -> Result<()> {
+    let good = e2e::tls::generate(ctx.dir(), "good")?;
+    let other = e2e::tls::generate(ctx.dir(), "other")?;
+    let echo = EchoServer::start().await?;
+    let frps = ctx
+        .start_frps(|port| {
+            let mut cfg = FrpsConfig::new(port)
+                .token(TOKEN)
+                .tls_cert(good.server_cert.clone(), good.server_key.clone());
+            cfg.extra.push(format!(
+                "transport.tls.trustedCaFile = {:?}\n",
+                good.ca_cert.display().to_string()
+            ));
+            cfg
+        })
+        .await?;
+    let client_cert = |files: &e2e::tls::TlsFiles| {
+        vec![
+            format!(
+                "transport.tls.certFile = {:?}\n",
+                files.client_cert.display().to_string()
+            ),
+            format!(
+                "transport.tls.keyFile = {:?}\n",
+                files.client_key.display().to_string()
+            ),
+        ]
+    };
+    let remote = free_ports(1)?[0];
+    let mut cfg = FrpcConfig::new(frps.port())
+        .token(TOKEN)
+        .tls(true, false)
+        .trusted_ca(good.ca_cert.clone())
+        .proxy(TcpProxy::new("mtls", echo.port(), remote));
+    cfg.extra.extend(client_cert(&good));
+    let frpc = ctx.start_frpc(&cfg)?;
+    wait_tunnel(remote, TUNNEL_TIMEOUT, &[&frps, &frpc]).await?;
+    round_trip(
+        remote,
+        &random_bytes(256 * 1024, 41),
+        Duration::from_secs(20),
+    )
+    .await?;
+
+    for (label, certs) in [
+        ("no client certificate", None),
+        ("a foreign client certificate", Some(&other)),
+    ] {
+        let mut cfg = FrpcConfig::new(frps.port())
+            .token(TOKEN)
+            .tls(true, false)
+            .trusted_ca(good.ca_cert.clone())
+            .login_fail_exit(true);
+        if let Some(files) = certs {
+            cfg.extra.extend(client_cert(files));
+        }
+        let refused = ctx.start_frpc(&cfg)?;
+        let status = refused.wait_exit(Duration::from_secs(20)).await?;
+        ensure_failed_exit(status, &format!("frpc with {label}"))?;
+    }
+    frps.ensure_running()?;
+    round_trip(
+        remote,
+        &random_bytes(64 * 1024, 42),
+        Duration::from_secs(20),
+    )
+    .await?;
+    Ok(())
+}
+
+interop_test!(tls_mutual_verified, tls_mutual);
