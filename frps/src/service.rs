@@ -84,7 +84,10 @@ impl<N: Net> Server<N> {
                         self.shared.tasks.spawn(handle_connection(shared, conn, peer));
                     }
                     Err(e) => {
-                        warn!("listener for incoming connections from client closed: {e}");
+                        // Shutdown closes the listener too; only an unexpected close is news.
+                        if !shutdown.is_cancelled() {
+                            warn!("listener for incoming connections from client closed: {e}");
+                        }
                         break;
                     }
                 },
@@ -94,6 +97,7 @@ impl<N: Net> Server<N> {
         self.shared.registry.close_all();
         self.shared.tasks.close();
         self.shared.tasks.wait().await;
+        info!("frps stopped");
         Ok(())
     }
 }
