@@ -14,7 +14,7 @@ use conf::{
 use control::{NewProxy, TokenAuth};
 use proxies::limit::BandwidthLimiter;
 use proxies::proxy_protocol::Version;
-use transports::{ClientTlsOptions, ClientTransportOptions, Protocol};
+use transports::{ClientTlsOptions, ClientTransportOptions, KcpTuning, Protocol, QuicOptions};
 
 use crate::proxy::LocalTarget;
 use crate::settings::ClientSettings;
@@ -64,6 +64,13 @@ pub(crate) fn resolve(cfg: &ClientConfig) -> Result<ClientSettings, String> {
         tcp_mux_keepalive: Duration::from_secs(t.tcp_mux_keepalive_interval),
         dial_timeout: Duration::from_secs(t.dial_server_timeout.max(1)),
         dial_keepalive: positive_secs(t.dial_server_keepalive),
+        quic: QuicOptions {
+            keepalive_period: Duration::from_secs(u64::from(t.quic.keepalive_period)),
+            max_idle_timeout: Duration::from_secs(u64::from(t.quic.max_idle_timeout)),
+            max_incoming_streams: u64::from(t.quic.max_incoming_streams),
+            ..QuicOptions::default()
+        },
+        kcp: KcpTuning::default(),
     };
     Ok(ClientSettings {
         user: c.user.clone(),

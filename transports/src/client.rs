@@ -21,13 +21,73 @@ use crate::mux::{self, MuxConfig, MuxHandle, Role};
 use crate::net::{BoxStream, Net};
 use crate::tls::{self, ClientTlsOptions};
 
-/// `transport.protocol`. Only TCP is implemented so far.
+/// `transport.protocol`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Protocol {
-    /// Plain TCP (the frp default).
+    /// Plain TCP (the frp default): `TCP → [0x17] → [TLS] → [yamux]`.
     #[default]
     Tcp,
+    /// KCP over UDP with kcp-go's FEC framing: `UDP → FEC → KCP → [0x17] → [TLS] → [yamux]`.
+    Kcp,
+    /// QUIC (ALPN `frp`): one bidirectional stream per logical connection, no yamux.
+    Quic,
+    /// Websocket on frps's `bindPort`: `TCP → WS /~!frp → [0x17] → [TLS] → [yamux]`.
+    Websocket,
+    /// Websocket over TLS (through a TLS-terminating proxy in front of frps):
+    /// `TCP → TLS → WS /~!frp → [yamux]`.
+    Wss,
+}
+
+/// `transport.quic` (frp-protocol.md §10), both sides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuicOptions {
+    /// `keepalivePeriod` (default 10 s; zero disables).
+    pub keepalive_period: Duration,
+    /// `maxIdleTimeout` (default 30 s).
+    pub max_idle_timeout: Duration,
+    /// `maxIncomingStreams` (default 100000).
+    pub max_incoming_streams: u64,
+    /// Congestion controller (our extension; not in frp's config).
+    pub congestion: Congestion,
+}
+
+impl Default for QuicOptions {
+    fn default() -> Self {
+        QuicOptions {
+            keepalive_period: Duration::from_secs(10),
+            max_idle_timeout: Duration::from_secs(30),
+            max_incoming_streams: 100_000,
+            congestion: Congestion::default(),
+        }
+    }
+}
+
+/// QUIC congestion control. The default is chosen from the lossy-link measurements in
+/// `bench/` (see the README).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Congestion {
+    /// BBR.
+    #[default]
+    Bbr,
+    /// CUBIC (quinn's default).
+    Cubic,
+    /// NewReno.
+    NewReno,
+}
+
+/// KCP tuning. `Compat` is frp's fixed tuning (kcp-go: nodelay 1/20/2/1, MTU 1350,
+/// windows 128/512 on the client, 1024/1024 on the server) and the default; `Fast` is our
+/// low-latency, high-throughput option for links where both ends are frp-rs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KcpTuning {
+    /// frp 0.65.0's kcp-go settings.
+    #[default]
+    Compat,
+    /// Our faster settings (both ends must be frp-rs to benefit fully).
+    Fast,
 }
 
 /// What frpc needs to reach frps (from `serverAddr`, `serverPort`, `transport.*`).
@@ -50,6 +110,10 @@ pub struct ClientTransportOptions {
     pub dial_timeout: Duration,
     /// `transport.dialServerKeepalive` (default 7200 s; `None` for a negative value).
     pub dial_keepalive: Option<Duration>,
+    /// `transport.quic`, used when `protocol` is [`Protocol::Quic`].
+    pub quic: QuicOptions,
+    /// KCP tuning, used when `protocol` is [`Protocol::Kcp`].
+    pub kcp: KcpTuning,
 }
 
 impl Default for ClientTransportOptions {
@@ -64,6 +128,8 @@ impl Default for ClientTransportOptions {
             tcp_mux_keepalive: Duration::from_secs(30),
             dial_timeout: Duration::from_secs(10),
             dial_keepalive: Some(Duration::from_secs(7200)),
+            quic: QuicOptions::default(),
+            kcp: KcpTuning::default(),
         }
     }
 }

@@ -25,7 +25,7 @@ pub mod server;
 pub mod sniff;
 pub mod tls;
 
-pub use client::{ClientTransportOptions, Connector, Protocol};
+pub use client::{ClientTransportOptions, Congestion, Connector, KcpTuning, Protocol, QuicOptions};
 pub use error::TransportError;
 pub use net::{AsyncStream, BoxStream, DatagramSocket, Listener, Net, TokioNet};
 pub use server::{ServerListener, ServerTransportOptions};

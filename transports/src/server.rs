@@ -21,6 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::client::{KcpTuning, QuicOptions};
 use crate::error::TransportError;
 use crate::mux::{self, MuxConfig, Role};
 use crate::net::{BoxStream, Listener, Net};
@@ -49,6 +50,14 @@ pub struct ServerTransportOptions {
     pub tcp_keepalive: Option<Duration>,
     /// Time allowed for the first bytes and the TLS handshake (frp: 10 s).
     pub handshake_timeout: Duration,
+    /// `kcpBindPort` (UDP on `bind_addr`; may equal `bind_port`); 0 = off.
+    pub kcp_bind_port: u16,
+    /// KCP tuning for sessions accepted on `kcp_bind_port`.
+    pub kcp: KcpTuning,
+    /// `quicBindPort` (UDP on `bind_addr`); 0 = off.
+    pub quic_bind_port: u16,
+    /// `transport.quic`.
+    pub quic: QuicOptions,
 }
 
 impl Default for ServerTransportOptions {
@@ -62,6 +71,10 @@ impl Default for ServerTransportOptions {
             tcp_mux_keepalive: Duration::from_secs(30),
             tcp_keepalive: Some(Duration::from_secs(7200)),
             handshake_timeout: sniff::SNIFF_TIMEOUT,
+            kcp_bind_port: 0,
+            kcp: KcpTuning::default(),
+            quic_bind_port: 0,
+            quic: QuicOptions::default(),
         }
     }
 }
