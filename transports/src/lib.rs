@@ -19,6 +19,7 @@
 
 pub mod client;
 pub mod error;
+pub mod kcp;
 pub mod mux;
 pub mod net;
 pub mod server;

@@ -1,0 +1,1 @@
+//! KCP over UDP with kcp-go's FEC framing (frp-protocol.md §11). Work in progress.
