@@ -32,6 +32,16 @@ pub enum AuthScope {
     NewWorkConns,
 }
 
+impl AuthScope {
+    /// frp's spelling, as in the config and as control's `AuthScope` parses it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthScope::HeartBeats => "HeartBeats",
+            AuthScope::NewWorkConns => "NewWorkConns",
+        }
+    }
+}
+
 /// Kinds of [`ValueSource`] (only `file` in frp 0.65.0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ValueSourceKind {

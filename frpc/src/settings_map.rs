@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use conf::{
-    AuthMethod, AuthScope, BandwidthLimitMode, ClientConfig, ProxyConfig, ProxyProtocolVersion,
+    AuthMethod, BandwidthLimitMode, ClientConfig, ProxyConfig, ProxyProtocolVersion,
     TransportProtocol,
 };
 use control::{NewProxy, TokenAuth};
@@ -38,14 +38,12 @@ pub(crate) fn resolve(cfg: &ClientConfig) -> Result<ClientSettings, String> {
     if !t.proxy_url.is_empty() {
         return Err("transport.proxyURL is not supported yet by this frpc".into());
     }
+    // Both crates spell the scopes as frp does; conf has already rejected unknown ones.
     let scopes: Vec<control::AuthScope> = c
         .auth
         .additional_scopes
         .iter()
-        .map(|s| match s {
-            AuthScope::HeartBeats => control::AuthScope::HeartBeats,
-            AuthScope::NewWorkConns => control::AuthScope::NewWorkConns,
-        })
+        .filter_map(|s| s.as_str().parse().ok())
         .collect();
     let token = c.auth.token.expose().to_string();
     let tls = t.tls.enable.then(|| ClientTlsOptions {

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use frps::cli::{normalize_args, Cli, Command};
-use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 fn main() -> ExitCode {
@@ -74,15 +73,7 @@ fn load(cli: &Cli) -> anyhow::Result<conf::ServerConfig> {
 }
 
 fn serve(config: conf::ServerConfig) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Runtime::new().context("start tokio runtime")?;
-    runtime.block_on(async move {
-        let shutdown = CancellationToken::new();
-        let signal = shutdown.clone();
-        tokio::spawn(async move {
-            cmd::signal::shutdown_signal().await;
-            signal.cancel();
-        });
-        frps::run(config, transports::TokioNet, shutdown).await?;
-        Ok(())
-    })
+    cmd::signal::run_until_signal(|shutdown| frps::run(config, transports::TokioNet, shutdown))
+        .context("start tokio runtime")??;
+    Ok(())
 }

@@ -5,7 +5,7 @@ use std::net::{IpAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use conf::{AuthMethod, AuthScope, PortsRange, ServerConfig};
+use conf::{AuthMethod, PortsRange, ServerConfig};
 use control::TokenAuth;
 use proxies::ports::PortManager;
 use transports::{QuicOptions, ServerTlsOptions, ServerTransportOptions};
@@ -22,14 +22,12 @@ pub(crate) fn resolve(cfg: &ServerConfig) -> Result<ServerSettings, ServerError>
         ));
     }
     let t = &cfg.transport;
+    // Both crates spell the scopes as frp does; conf has already rejected unknown ones.
     let scopes: Vec<control::AuthScope> = cfg
         .auth
         .additional_scopes
         .iter()
-        .map(|s| match s {
-            AuthScope::HeartBeats => control::AuthScope::HeartBeats,
-            AuthScope::NewWorkConns => control::AuthScope::NewWorkConns,
-        })
+        .filter_map(|s| s.as_str().parse().ok())
         .collect();
     let token = cfg.auth.token.expose().to_string();
     let listener = ServerTransportOptions {
