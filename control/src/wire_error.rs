@@ -54,6 +54,13 @@ pub const ROUTER_CONFIG_CONFLICT: &str = "router config conflict";
 /// xtcp proxy registered on frps (`server/proxy/xtcp.go`) when NAT hole punching is off.
 pub const XTCP_NOT_SUPPORTED: &str = "xtcp is not supported in frps";
 
+/// A group member with another `groupKey` than the group's first member (`server/group/group.go`).
+pub const GROUP_AUTH_FAILED: &str = "group auth failed";
+/// A group member with another bind address than the group's (`server/group/group.go`).
+pub const GROUP_PARAMS_INVALID: &str = "group params invalid";
+/// A group member asking for another `remotePort` than the group's (`server/group/group.go`).
+pub const GROUP_DIFFERENT_PORT: &str = "group should have same remote port";
+
 /// Summary in `NewProxyResp.error` when details are hidden (`server/control.go`).
 pub fn new_proxy_summary(proxy_name: &str) -> String {
     format!("new proxy [{proxy_name}] error")

@@ -7,6 +7,7 @@
 //! connection), `proxy` (proxy phases and work connections), [`settings`] (the config resolved).
 
 pub mod cli;
+mod health;
 mod proxy;
 mod service;
 mod session;
@@ -16,6 +17,8 @@ mod settings_map;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 use transports::Net;
 
 pub use proxy::Phase;
@@ -42,6 +45,18 @@ pub async fn run<N: Net>(
 ) -> Result<(), ClientError> {
     let settings = Arc::new(settings_map::resolve(&config).map_err(ClientError::Config)?);
     let proxies = Arc::new(proxy::ProxyManager::new(&settings, &config.proxies));
+    let monitors = TaskTracker::new();
+    let stop_monitors = shutdown.child_token();
+    for (name, spec) in proxies.health_checks() {
+        let pm = proxies.clone();
+        let span = tracing::info_span!("proxy", name = %name);
+        let report =
+            move |t: health::Transition| pm.set_health(&name, t == health::Transition::Healthy);
+        monitors.spawn(
+            health::run_monitor(net.clone(), spec, stop_monitors.clone(), report).instrument(span),
+        );
+    }
+    monitors.close();
     let service = service::Service {
         settings,
         net,
@@ -49,5 +64,8 @@ pub async fn run<N: Net>(
         proxies,
         shutdown,
     };
-    service.run().await
+    let result = service.run().await;
+    stop_monitors.cancel();
+    monitors.wait().await;
+    result
 }

@@ -12,11 +12,12 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use control::{Message, NewProxy, NewProxyResp, StartWorkConn};
+use control::{CloseProxy, Message, NewProxy, NewProxyResp, StartWorkConn};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, info_span, warn, Instrument};
 use transports::{BoxStream, Net};
 
+use crate::health::HealthSpec;
 use crate::settings::ClientSettings;
 
 /// frp's `waitResponseTimeout`.
@@ -37,6 +38,8 @@ pub enum Phase {
     StartError,
     /// Registered and serving.
     Running,
+    /// Closed on the server because its health check failed.
+    CheckFailed,
     /// Closed.
     Closed,
 }
@@ -49,6 +52,7 @@ impl Phase {
             Phase::WaitStart => "wait start",
             Phase::StartError => "start error",
             Phase::Running => "running",
+            Phase::CheckFailed => "check failed",
             Phase::Closed => "closed",
         }
     }
@@ -69,6 +73,10 @@ pub(crate) struct LocalTarget {
 struct Entry {
     new_proxy: NewProxy,
     target: LocalTarget,
+    /// The health check, if the proxy has one.
+    health: Option<HealthSpec>,
+    /// False while the health check fails (and before it first passes).
+    healthy: bool,
     phase: Phase,
     remote_addr: String,
     err: String,
@@ -93,11 +101,14 @@ impl ProxyManager {
         for p in proxies {
             match crate::settings_map::proxy_entry(settings, p) {
                 Ok((new_proxy, target)) => {
+                    let health = HealthSpec::from_config(p.base());
                     entries.insert(
                         new_proxy.proxy_name.clone(),
                         Entry {
                             new_proxy,
                             target,
+                            healthy: health.is_none(),
+                            health,
                             phase: Phase::New,
                             remote_addr: String::new(),
                             err: String::new(),
@@ -140,14 +151,44 @@ impl ProxyManager {
         }
     }
 
-    /// Sends NewProxy for proxies that are new, waited too long, or failed long enough ago.
+    /// The health checks to run: each proxy's wire name and spec.
+    pub(crate) fn health_checks(&self) -> Vec<(String, HealthSpec)> {
+        let st = self.lock();
+        st.entries
+            .iter()
+            .filter_map(|(n, e)| e.health.clone().map(|h| (n.clone(), h)))
+            .collect()
+    }
+
+    /// A health check changed its verdict: register or close the proxy right away.
+    pub(crate) fn set_health(&self, name: &str, healthy: bool) {
+        if let Some(e) = self.lock().entries.get_mut(name) {
+            e.healthy = healthy;
+        }
+        self.check_status();
+    }
+
+    /// Sends NewProxy for healthy proxies that are new, waited too long, or failed long enough
+    /// ago, and CloseProxy for registered ones whose health check fails (frp
+    /// `proxy_wrapper.go checkWorker`).
     pub(crate) fn check_status(&self) {
         let mut st = self.lock();
         let Some(tx) = st.tx.clone() else { return };
         let now = Instant::now();
         for e in st.entries.values_mut() {
+            if !e.healthy {
+                if matches!(e.phase, Phase::Running | Phase::WaitStart) {
+                    let close = CloseProxy {
+                        proxy_name: e.new_proxy.proxy_name.clone(),
+                    };
+                    if tx.try_send(Message::CloseProxy(close)).is_ok() {
+                        e.phase = Phase::CheckFailed;
+                    }
+                }
+                continue;
+            }
             let due = match e.phase {
-                Phase::New => true,
+                Phase::New | Phase::CheckFailed => true,
                 Phase::WaitStart => e.last_send.is_none_or(|t| now - t > WAIT_RESPONSE_TIMEOUT),
                 Phase::StartError => e.last_err.is_none_or(|t| now - t > START_ERR_TIMEOUT),
                 Phase::Running | Phase::Closed => false,

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use control::TokenAuth;
 use proxies::ports::PortManager;
 
+use crate::proxy::group::Groups;
 use crate::session::ControlHandle;
 use crate::settings::ServerSettings;
 
@@ -16,6 +17,7 @@ pub(crate) struct Registry {
     controls: Mutex<HashMap<String, ControlHandle>>,
     proxy_names: Mutex<HashSet<String>>,
     ports: Mutex<PortManager>,
+    groups: Groups,
     verifier: TokenAuth,
 }
 
@@ -25,6 +27,7 @@ impl Registry {
             controls: Mutex::new(HashMap::new()),
             proxy_names: Mutex::new(HashSet::new()),
             ports: Mutex::new(crate::settings_map::port_manager(settings)),
+            groups: Groups::default(),
             verifier: settings.auth.clone(),
         }
     }
@@ -70,6 +73,11 @@ impl Registry {
     /// Frees a proxy name.
     pub(crate) fn release_proxy_name(&self, name: &str) {
         lock(&self.proxy_names).remove(name);
+    }
+
+    /// The tcp load-balancing groups.
+    pub(crate) fn groups(&self) -> &Groups {
+        &self.groups
     }
 
     /// Runs `f` with the port allocator.

@@ -239,7 +239,7 @@ impl<N: Net> ControlSession<N> {
                 self.send(Message::NewProxyResp(resp));
             }
             Message::CloseProxy(CloseProxy { proxy_name }) => {
-                self.close_proxy(&proxy_name);
+                self.close_proxy(&proxy_name).await;
                 info!("close proxy [{proxy_name}] success");
             }
             Message::Ping(p) => self.handle_ping(p),
@@ -314,10 +314,13 @@ impl<N: Net> ControlSession<N> {
         }
     }
 
-    fn close_proxy(&mut self, name: &str) {
+    /// Closes a proxy: its listener is gone and its port and name are free when this returns,
+    /// so the client may register it again at once (a health check recovering, a reconnect).
+    async fn close_proxy(&mut self, name: &str) {
         if let Some(pxy) = self.proxies.remove(name) {
             self.ports_used = self.ports_used.saturating_sub(pxy.ports_used);
-            pxy.close(&self.shared);
+            pxy.close(&self.shared).await;
+            self.shared.registry.release_proxy_name(name);
         }
     }
 
@@ -333,7 +336,7 @@ impl<N: Net> ControlSession<N> {
         while self.handle.0.pool_rx.try_recv().is_ok() {}
         let names: Vec<String> = self.proxies.keys().cloned().collect();
         for name in names {
-            self.close_proxy(&name);
+            self.close_proxy(&name).await;
         }
         info!("client exit success");
         self.handle.0.closed.cancel();

@@ -1,11 +1,13 @@
 //! Server-side proxies: what frps does for each `NewProxy`. A closed set chosen by `match` on
 //! the proxy type; each kind owns its listeners through a cancellation token.
 
+pub(crate) mod group;
 mod tcp;
 
 use std::sync::Arc;
 
 use control::NewProxy;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use transports::Net;
 
@@ -23,21 +25,39 @@ pub(crate) enum ProxyError {
     Unsupported(String),
     #[error("{0}")]
     Port(String),
+    #[error("{0}")]
+    Group(&'static str),
 }
 
 /// A running proxy, owned by its control session.
 pub(crate) struct ServerProxy {
     pub(crate) remote_addr: String,
     pub(crate) ports_used: u32,
+    /// The port this proxy bound itself (not for group members: the group owns its port).
     port: Option<u16>,
+    /// `(group, member id)` for a load-balancing group member.
+    group: Option<(String, u64)>,
     cancel: CancellationToken,
+    /// The accept loop of `port`, awaited on close so the socket is gone when close returns.
+    listener_task: Option<JoinHandle<()>>,
 }
 
 impl ServerProxy {
-    /// Stops the listeners and the proxy's user connections and releases its port.
-    pub(crate) fn close<N: Net>(self, shared: &Shared<N>) {
+    /// Stops the listener and the proxy's user connections and releases its port (a group's
+    /// port only when its last member leaves).
+    pub(crate) async fn close<N: Net>(self, shared: &Shared<N>) {
         self.cancel.cancel();
-        if let Some(port) = self.port {
+        let (port, task) = match self.group {
+            Some((name, id)) => match shared.registry.groups().leave(&name, id) {
+                Some((port, task)) => (Some(port), task),
+                None => (None, None),
+            },
+            None => (self.port, self.listener_task),
+        };
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        if let Some(port) = port {
             shared
                 .registry
                 .with_ports(|p| p.release(port, tokio::time::Instant::now().into_std()));

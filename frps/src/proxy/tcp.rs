@@ -2,9 +2,9 @@
 //! to the client over a work connection (frp v0.65.0 `server/proxy/tcp.go`, `proxy.go`).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-
 use std::num::NonZeroU64;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 
 use control::{Message, NewProxy, StartWorkConn};
 use proxies::limit::{BandwidthLimiter, RateLimited};
@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, info_span, warn, Instrument};
 use transports::{BoxStream, Listener, Net};
 
+use super::group::{ActiveGuard, Join, Member};
 use super::{ProxyError, ServerProxy};
 use crate::service::Shared;
 use crate::session::ControlHandle;
@@ -23,6 +24,8 @@ pub(crate) struct ConnOptions {
     pub(crate) encryption_key: Option<control::crypto::Key>,
     pub(crate) compression: bool,
     pub(crate) limiter: Option<Arc<BandwidthLimiter>>,
+    /// Open user connections of this proxy (group spreading, metrics).
+    pub(crate) active: Arc<AtomicUsize>,
 }
 
 impl ConnOptions {
@@ -43,6 +46,7 @@ impl ConnOptions {
                 .then(|| control::crypto::derive_key(shared.settings.token.as_bytes())),
             compression: m.use_compression,
             limiter,
+            active: Arc::new(AtomicUsize::new(0)),
         })
     }
 }
@@ -55,19 +59,79 @@ pub(super) async fn start<N: Net>(
     let opts = ConnOptions::from_msg(shared, &m)?;
     let requested = u16::try_from(m.remote_port)
         .map_err(|_| ProxyError::Port(format!("remote port [{}] out of range", m.remote_port)))?;
+    if !m.group.is_empty() {
+        return start_in_group(shared, ctl, m, opts, requested).await;
+    }
     let (listener, port) = bind_proxy_port(shared, &m.proxy_name, requested).await?;
     info!("tcp proxy listen port [{port}]");
     let cancel = CancellationToken::new();
-    let span = info_span!("proxy", name = %m.proxy_name);
-    shared.tasks.spawn(
-        accept_loop(shared.clone(), listener, ctl.clone(), opts, cancel.clone()).instrument(span),
-    );
+    let target = Target::Single {
+        ctl: ctl.clone(),
+        opts,
+        cancel: cancel.clone(),
+    };
+    let task = spawn_accept_loop(shared, &m.proxy_name, listener, target, cancel.clone());
     Ok(ServerProxy {
         remote_addr: format!(":{port}"),
         ports_used: 1,
         port: Some(port),
+        group: None,
         cancel,
+        listener_task: Some(task),
     })
+}
+
+/// Joins (or founds) the proxy's load-balancing group.
+async fn start_in_group<N: Net>(
+    shared: &Arc<Shared<N>>,
+    ctl: &ControlHandle,
+    m: NewProxy,
+    opts: ConnOptions,
+    requested: u16,
+) -> Result<ServerProxy, ProxyError> {
+    let groups = shared.registry.groups();
+    let cancel = CancellationToken::new();
+    let member = Member::new(ctl.clone(), opts, cancel.clone());
+    let member_id = member.id;
+    let joined = |port: u16| ServerProxy {
+        remote_addr: format!(":{port}"),
+        ports_used: 1,
+        port: None,
+        group: Some((m.group.clone(), member_id)),
+        cancel: cancel.clone(),
+        listener_task: None,
+    };
+    if let Join::Joined(port) = groups.join(&m.group, &m.group_key, requested, member.clone())? {
+        info!("tcp proxy listen port [{port}] in group [{}]", m.group);
+        return Ok(joined(port));
+    }
+    let (listener, port) = bind_proxy_port(shared, &m.proxy_name, requested).await?;
+    let listener_cancel = CancellationToken::new();
+    if !groups.create(
+        &m.group,
+        &m.group_key,
+        requested,
+        port,
+        member.clone(),
+        listener_cancel.clone(),
+    ) {
+        // Another member founded the group while we were binding: use theirs.
+        drop(listener);
+        shared
+            .registry
+            .with_ports(|p| p.release(port, tokio::time::Instant::now().into_std()));
+        return match groups.join(&m.group, &m.group_key, requested, member)? {
+            Join::Joined(port) => Ok(joined(port)),
+            Join::Absent => Err(ProxyError::Group(control::wire_error::GROUP_PARAMS_INVALID)),
+        };
+    }
+    info!("tcp proxy listen port [{port}] in group [{}]", m.group);
+    let target = Target::Group {
+        name: m.group.clone(),
+    };
+    let task = spawn_accept_loop(shared, &m.group, listener, target, listener_cancel);
+    groups.attach_task(&m.group, task);
+    Ok(joined(port))
 }
 
 /// How many ports a `remotePort = 0` proxy tries before giving up (frp: 5 random candidates).
@@ -121,29 +185,59 @@ fn parse_addr(host: &str, port: u16) -> Option<SocketAddr> {
     (host, port).to_socket_addrs().ok()?.next()
 }
 
+/// Who takes the connections a listener accepts.
+enum Target {
+    /// One proxy.
+    Single {
+        ctl: ControlHandle,
+        opts: ConnOptions,
+        cancel: CancellationToken,
+    },
+    /// The members of a group, picked per connection.
+    Group { name: String },
+}
+
+fn spawn_accept_loop<N: Net>(
+    shared: &Arc<Shared<N>>,
+    span_name: &str,
+    listener: N::Listener,
+    target: Target,
+    cancel: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let span = info_span!("proxy", name = %span_name);
+    shared
+        .tasks
+        .spawn(accept_loop(shared.clone(), listener, target, cancel).instrument(span))
+}
+
 async fn accept_loop<N: Net>(
     shared: Arc<Shared<N>>,
     mut listener: N::Listener,
-    ctl: ControlHandle,
-    opts: ConnOptions,
+    target: Target,
     cancel: CancellationToken,
 ) {
     let local = listener.local_addr().ok();
     loop {
-        tokio::select! {
+        let (conn, peer) = tokio::select! {
             _ = cancel.cancelled() => break,
             accepted = listener.accept() => match accepted {
-                Ok((conn, peer)) => {
-                    info!("get a user connection [{peer}]");
-                    let task = handle_user_conn(Box::new(conn), peer, local, ctl.clone(), opts.clone(), cancel.clone());
-                    shared.tasks.spawn(task.in_current_span());
-                }
+                Ok(c) => c,
                 Err(e) => {
                     warn!("listener is closed: {e}");
                     break;
                 }
             },
-        }
+        };
+        info!("get a user connection [{peer}]");
+        let (ctl, opts, conn_cancel) = match &target {
+            Target::Single { ctl, opts, cancel } => (ctl.clone(), opts.clone(), cancel.clone()),
+            Target::Group { name } => match shared.registry.groups().pick(name) {
+                Some(m) => (m.ctl, m.opts, m.cancel),
+                None => continue,
+            },
+        };
+        let task = handle_user_conn(Box::new(conn), peer, local, ctl, opts, conn_cancel);
+        shared.tasks.spawn(task.in_current_span());
     }
 }
 
@@ -164,6 +258,7 @@ pub(crate) async fn handle_user_conn(
         dst_port: local.map(|a| a.port()).unwrap_or_default(),
         error: String::new(),
     };
+    let _active = ActiveGuard::new(&opts.active);
     let Some(work) = work_conn_for(&ctl, &start).await else {
         return;
     };
