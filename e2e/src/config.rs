@@ -8,6 +8,10 @@ use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+mod transport;
+
+pub use transport::{Protocol, QuicOptions};
+
 /// An `allowPorts` entry of frps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PortSpec {
@@ -22,6 +26,12 @@ pub enum PortSpec {
 pub struct FrpsConfig {
     /// `bindPort` (`bindAddr` is always 127.0.0.1).
     pub bind_port: u16,
+    /// `kcpBindPort` (UDP; may equal `bindPort`).
+    pub kcp_bind_port: Option<u16>,
+    /// `quicBindPort` (UDP).
+    pub quic_bind_port: Option<u16>,
+    /// `transport.quic.*`.
+    pub quic: QuicOptions,
     /// `auth.token`.
     pub token: Option<String>,
     /// `transport.tcpMux` (frp default true).
@@ -61,6 +71,24 @@ impl FrpsConfig {
         self
     }
 
+    /// Sets `kcpBindPort`.
+    pub fn kcp_bind_port(mut self, port: u16) -> Self {
+        self.kcp_bind_port = Some(port);
+        self
+    }
+
+    /// Sets `quicBindPort`.
+    pub fn quic_bind_port(mut self, port: u16) -> Self {
+        self.quic_bind_port = Some(port);
+        self
+    }
+
+    /// Sets `transport.quic.*`.
+    pub fn quic(mut self, options: QuicOptions) -> Self {
+        self.quic = options;
+        self
+    }
+
     /// Sets `transport.tls.force`.
     pub fn tls_force(mut self, on: bool) -> Self {
         self.tls_force = Some(on);
@@ -96,6 +124,12 @@ impl FrpsConfig {
         let mut t = String::new();
         line(&mut t, "bindAddr", &quote("127.0.0.1"));
         line(&mut t, "bindPort", &self.bind_port.to_string());
+        if let Some(port) = self.kcp_bind_port {
+            line(&mut t, "kcpBindPort", &port.to_string());
+        }
+        if let Some(port) = self.quic_bind_port {
+            line(&mut t, "quicBindPort", &port.to_string());
+        }
         if let Some(token) = &self.token {
             line(&mut t, "auth.token", &quote(token));
         }
@@ -112,6 +146,7 @@ impl FrpsConfig {
         if let Some(on) = self.tls_force {
             line(&mut t, "transport.tls.force", &on.to_string());
         }
+        self.quic.write(&mut t);
         if let Some((cert, key)) = &self.tls_cert {
             line(
                 &mut t,
@@ -266,6 +301,10 @@ pub struct FrpcConfig {
     pub additional_scopes: Vec<String>,
     /// `loginFailExit` (frp default true).
     pub login_fail_exit: Option<bool>,
+    /// `transport.protocol` (frp default `tcp`).
+    pub protocol: Option<Protocol>,
+    /// `transport.quic.*`.
+    pub quic: QuicOptions,
     /// `transport.tcpMux` (frp default true).
     pub tcp_mux: Option<bool>,
     /// `transport.tls.enable` (frp default true).
@@ -316,6 +355,25 @@ impl FrpcConfig {
     /// Sets `transport.tcpMux`.
     pub fn tcp_mux(mut self, on: bool) -> Self {
         self.tcp_mux = Some(on);
+        self
+    }
+
+    /// Sets `transport.protocol`.
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = Some(protocol);
+        self
+    }
+
+    /// Sets `transport.quic.*`.
+    pub fn quic(mut self, options: QuicOptions) -> Self {
+        self.quic = options;
+        self
+    }
+
+    /// Sets `transport.tls.enable` alone (unlike [`FrpcConfig::tls`], which also sets the
+    /// first byte).
+    pub fn tls_enable(mut self, enable: bool) -> Self {
+        self.tls_enable = Some(enable);
         self
     }
 
@@ -374,9 +432,13 @@ impl FrpcConfig {
                 &string_array(&self.additional_scopes),
             );
         }
+        if let Some(protocol) = self.protocol {
+            line(&mut t, "transport.protocol", &quote(protocol.as_str()));
+        }
         if let Some(on) = self.tcp_mux {
             line(&mut t, "transport.tcpMux", &on.to_string());
         }
+        self.quic.write(&mut t);
         if let Some(on) = self.tls_enable {
             line(&mut t, "transport.tls.enable", &on.to_string());
         }
@@ -453,7 +515,10 @@ mod tests {
             .allow(PortSpec::Single(8000))
             .allow(PortSpec::Range(9000, 9010))
             .max_ports_per_client(2)
-            .additional_scopes(&["HeartBeats"]);
+            .additional_scopes(&["HeartBeats"])
+            .kcp_bind_port(7001)
+            .quic_bind_port(7002)
+            .quic(QuicOptions::new(3, 9, 100));
         let t = cfg.to_toml();
         for want in [
             "bindAddr = \"127.0.0.1\"",
@@ -464,6 +529,11 @@ mod tests {
             "allowPorts = [{ single = 8000 }, { start = 9000, end = 9010 }]",
             "maxPortsPerClient = 2",
             "auth.additionalScopes = [\"HeartBeats\"]",
+            "kcpBindPort = 7001",
+            "quicBindPort = 7002",
+            "transport.quic.keepalivePeriod = 3",
+            "transport.quic.maxIdleTimeout = 9",
+            "transport.quic.maxIncomingStreams = 100",
         ] {
             assert!(t.contains(want), "missing {want} in\n{t}");
         }
@@ -484,6 +554,11 @@ mod tests {
             .token("t")
             .tls(true, true)
             .tcp_mux(false)
+            .protocol(Protocol::Wss)
+            .quic(QuicOptions {
+                keepalive_period: Some(2),
+                ..QuicOptions::default()
+            })
             .proxy(
                 TcpProxy::new("p", 1, 2)
                     .encrypted_compressed()
@@ -495,11 +570,17 @@ mod tests {
             "transport.tls.enable = true",
             "transport.tls.disableCustomTLSFirstByte = false",
             "transport.tcpMux = false",
+            "transport.protocol = \"wss\"",
+            "transport.quic.keepalivePeriod = 2",
         ] {
             let at = t.find(key).expect(key);
             assert!(at < table, "{key} must precede [[proxies]]");
         }
         assert!(t.contains("transport.useEncryption = true"));
         assert!(t.contains("transport.bandwidthLimit = \"1MB\""));
+        assert!(
+            !t.contains("maxIdleTimeout"),
+            "unset QUIC options are not written"
+        );
     }
 }

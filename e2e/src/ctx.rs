@@ -18,7 +18,7 @@ use tempfile::TempDir;
 
 use crate::bins::{binary, Impl, Role};
 use crate::config::{FrpcConfig, FrpsConfig};
-use crate::ports::free_port;
+use crate::ports::{free_port, free_tcp_udp_port, free_udp_port};
 use crate::process::{read_log, FrpProcess, Launch};
 
 /// How long frps may take to listen on its bind port (real frp needed up to ~0.7 s here).
@@ -164,28 +164,43 @@ impl Ctx {
     /// Starts this combo's frps with `-c <file>` on a free port, waiting until it listens.
     /// `build` receives the bind port; a start that lost the port race is retried.
     pub async fn start_frps(&self, build: impl Fn(u16) -> FrpsConfig) -> Result<Frps> {
-        self.start_frps_mode(build, FrpsMode::File).await
+        self.start_frps_mode(|| Ok(build(free_port()?)), FrpsMode::File)
+            .await
     }
 
     /// Like [`Ctx::start_frps`] but passes the settings as command-line flags (no `-c`).
     pub async fn start_frps_flags(&self, build: impl Fn(u16) -> FrpsConfig) -> Result<Frps> {
-        self.start_frps_mode(build, FrpsMode::Flags).await
+        self.start_frps_mode(|| Ok(build(free_port()?)), FrpsMode::Flags)
+            .await
+    }
+
+    /// Starts frps with UDP listeners: `build(bind_port, udp_port)` gets a bind port that is
+    /// free for TCP and UDP alike (so `kcpBindPort` may equal it, as frp's docs suggest) and
+    /// another free UDP port (e.g. for `quicBindPort`). Waits until frps listens on `bindPort`
+    /// and has bound every UDP port its config names.
+    pub async fn start_frps_udp(&self, build: impl Fn(u16, u16) -> FrpsConfig) -> Result<Frps> {
+        let pick = || -> Result<FrpsConfig> {
+            let bind = free_tcp_udp_port()?;
+            let mut udp = free_udp_port()?;
+            while udp == bind {
+                udp = free_udp_port()?;
+            }
+            Ok(build(bind, udp))
+        };
+        self.start_frps_mode(pick, FrpsMode::File).await
     }
 
     async fn start_frps_mode(
         &self,
-        build: impl Fn(u16) -> FrpsConfig,
+        build: impl Fn() -> Result<FrpsConfig>,
         mode: FrpsMode,
     ) -> Result<Frps> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let config = build(free_port()?);
+            let config = build()?;
             let process = self.spawn_frps(&config, mode)?;
-            match process
-                .wait_for_port(config.bind_port, FRPS_START_TIMEOUT)
-                .await
-            {
+            match wait_listening(&process, &config).await {
                 Ok(()) => return Ok(Frps { process, config }),
                 Err(e) if attempt < BIND_ATTEMPTS && lost_port_race(&process) => {
                     eprintln!(
@@ -203,8 +218,7 @@ impl Ctx {
     /// the previous one, and waits until it listens.
     pub async fn restart_frps(&self, config: &FrpsConfig) -> Result<Frps> {
         let process = self.spawn_frps(config, FrpsMode::File)?;
-        process
-            .wait_for_port(config.bind_port, FRPS_START_TIMEOUT)
+        wait_listening(&process, config)
             .await
             .context("restarting frps on the same port")?;
         Ok(Frps {
@@ -230,6 +244,16 @@ impl Ctx {
         let name = format!("frpc-{}.toml", self.next_id());
         let path = self.write_file(&name, &config.to_toml())?;
         self.start_frpc_file(&path, Vec::new())
+    }
+
+    /// Starts an frpc of implementation `imp` (whatever the combination says) with `config`:
+    /// for scenarios that mix clients, such as a load-balancing group with one real and one
+    /// of our frpc.
+    pub fn start_frpc_impl(&self, imp: Impl, config: &FrpcConfig) -> Result<FrpProcess> {
+        let name = format!("frpc-{}.toml", self.next_id());
+        let path = self.write_file(&name, &config.to_toml())?;
+        let args = vec!["-c".into(), path.as_os_str().to_owned()];
+        self.spawn(imp, Role::Frpc, args, Vec::new())
     }
 
     /// Starts this combo's frpc with `-c path` and extra environment (does not wait).
@@ -275,6 +299,27 @@ impl Ctx {
         }
         out
     }
+}
+
+/// Waits until frps listens on its TCP `bindPort` and has bound its UDP `kcpBindPort` and
+/// `quicBindPort` (when set), all within [`FRPS_START_TIMEOUT`].
+async fn wait_listening(process: &FrpProcess, config: &FrpsConfig) -> Result<()> {
+    let started = std::time::Instant::now();
+    process
+        .wait_for_port(config.bind_port, FRPS_START_TIMEOUT)
+        .await?;
+    for (key, port) in [
+        ("kcpBindPort", config.kcp_bind_port),
+        ("quicBindPort", config.quic_bind_port),
+    ] {
+        let Some(port) = port else { continue };
+        let left = FRPS_START_TIMEOUT.saturating_sub(started.elapsed());
+        process
+            .wait_for_udp_port(port, left.max(Duration::from_secs(1)))
+            .await
+            .with_context(|| format!("frps listening on udp {key} = {port}"))?;
+    }
+    Ok(())
 }
 
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {

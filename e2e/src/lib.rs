@@ -8,6 +8,7 @@
 //! - [`config`]: TOML writers for frps/frpc ([`FrpsConfig`], [`FrpcConfig`], [`TcpProxy`]).
 //! - [`echo`]: an echo backend and byte-for-byte round trips through a tunnel.
 //! - [`tls`]: a test CA and server certificate for frp's TLS options.
+//! - [`tls_proxy`]: [`TlsTerminator`], the TLS reverse proxy in front of frps for `wss`.
 //! - [`ctx`]: [`Ctx`], one test's temp folder, launchers and log report.
 //!
 //! Tests are written once as `async fn(Ctx) -> anyhow::Result<()>` and instantiated per
@@ -22,17 +23,19 @@ pub mod echo;
 pub mod ports;
 pub mod process;
 pub mod tls;
+pub mod tls_proxy;
 
 use std::future::Future;
 use std::time::Duration;
 
 pub use bins::{Impl, Role};
-pub use config::{FrpcConfig, FrpsConfig, PortSpec, TcpProxy};
+pub use config::{FrpcConfig, FrpsConfig, PortSpec, Protocol, QuicOptions, TcpProxy};
 pub use ctx::{ensure_contains, Combo, Ctx, Frps};
 pub use echo::{
     concurrent_round_trips, random_bytes, round_trip, tunnel_fails, wait_tunnel, EchoServer,
 };
 pub use process::{ensure_failed_exit, FrpProcess};
+pub use tls_proxy::TlsTerminator;
 
 /// Upper bound for one test body (the slowest, reconnect, needs about 30 s in the worst case).
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(75);

@@ -1,10 +1,10 @@
-//! Free TCP ports on 127.0.0.1.
+//! Free TCP and UDP ports on 127.0.0.1.
 //!
 //! A port is found by binding `127.0.0.1:0` (or a candidate port) and releasing it, so another
 //! process can take it before frps binds it. `Ctx::start_frps` (in `ctx`) retries a start that
 //! lost this race; other uses accept the small risk.
 
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 
 use anyhow::{bail, Context, Result};
 use rand::Rng;
@@ -25,6 +25,30 @@ pub fn free_ports(n: usize) -> Result<Vec<u16>> {
         .map(|l| Ok(l.local_addr()?.port()))
         .collect::<std::io::Result<Vec<_>>>()
         .context("reading a bound port")
+}
+
+/// One free UDP port chosen by the OS (for frps `kcpBindPort` / `quicBindPort`).
+pub fn free_udp_port() -> Result<u16> {
+    let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
+        .context("binding udp 127.0.0.1:0 to find a free port")?;
+    Ok(socket
+        .local_addr()
+        .context("reading a bound udp port")?
+        .port())
+}
+
+/// One port free for both TCP and UDP, so frps can use it as `bindPort` and as
+/// `kcpBindPort` (frp's documented setup: KCP on the same number as the TCP port).
+pub fn free_tcp_udp_port() -> Result<u16> {
+    for _ in 0..100 {
+        let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
+            .context("binding udp 127.0.0.1:0 to find a free port")?;
+        let port = udp.local_addr().context("reading a bound udp port")?.port();
+        if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no port free for both TCP and UDP found in 100 attempts")
 }
 
 /// `n` consecutive free ports `start..start + n`, returned as `start`.
@@ -64,6 +88,15 @@ mod tests {
         for p in ports {
             assert_ne!(p, 0);
         }
+    }
+
+    #[test]
+    fn udp_ports_are_bindable() {
+        let port = free_udp_port().expect("udp port");
+        UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).expect("udp port still free");
+        let both = free_tcp_udp_port().expect("tcp+udp port");
+        UdpSocket::bind((Ipv4Addr::LOCALHOST, both)).expect("udp side free");
+        TcpListener::bind((Ipv4Addr::LOCALHOST, both)).expect("tcp side free");
     }
 
     #[test]

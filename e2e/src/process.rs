@@ -12,10 +12,12 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UdpSocket};
 
 /// How often waits poll the log file, the port or the process state.
 const POLL: Duration = Duration::from_millis(50);
+/// How long a UDP probe waits for an ICMP port-unreachable (loopback answers in microseconds).
+const UDP_PROBE_WAIT: Duration = Duration::from_millis(200);
 /// Lines of log quoted in an error message (`Ctx` prints whole logs on failure).
 const TAIL_LINES: usize = 20;
 
@@ -155,6 +157,23 @@ impl FrpProcess {
         }
     }
 
+    /// Waits until something has bound UDP `127.0.0.1:port` (frps's KCP or QUIC listener),
+    /// failing early if this process exits first. See [`udp_port_bound`] for the probe.
+    pub async fn wait_for_udp_port(&self, port: u16, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.ensure_running()
+                .with_context(|| format!("waiting for udp port {port}"))?;
+            if udp_port_bound(port).await? {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(self.failure(&format!("udp port {port} not bound within {timeout:?}")));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
     /// Waits for the process to exit on its own and returns its status.
     pub async fn wait_exit(&self, timeout: Duration) -> Result<ExitStatus> {
         let deadline = Instant::now() + timeout;
@@ -185,6 +204,33 @@ impl FrpProcess {
 impl Drop for FrpProcess {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Whether something has bound UDP `127.0.0.1:port`.
+///
+/// Sends one empty datagram from a connected socket: to an unbound loopback port it draws an
+/// ICMP port-unreachable, which Linux reports on the socket as `ECONNREFUSED`; a bound port
+/// stays silent (KCP and QUIC listeners drop a zero-length datagram as too short).
+pub async fn udp_port_bound(port: u16) -> Result<bool> {
+    let socket = UdpSocket::bind(("127.0.0.1", 0))
+        .await
+        .context("binding a udp probe socket")?;
+    socket
+        .connect(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("connecting a udp probe to 127.0.0.1:{port}"))?;
+    match socket.send(&[]).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return Ok(false),
+        Err(e) => return Err(e).context("sending the udp probe"),
+    }
+    let mut buf = [0u8; 64];
+    match tokio::time::timeout(UDP_PROBE_WAIT, socket.recv(&mut buf)).await {
+        Err(_elapsed) => Ok(true),
+        Ok(Ok(_)) => Ok(true),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => Ok(false),
+        Ok(Err(e)) => Err(e).context("reading the udp probe's answer"),
     }
 }
 
@@ -261,6 +307,15 @@ mod tests {
             .await
             .expect_err("must fail fast after exit");
         assert!(err.to_string().contains("exited"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn udp_probe_tells_bound_from_free() {
+        let socket = std::net::UdpSocket::bind(("127.0.0.1", 0)).expect("bind");
+        let port = socket.local_addr().expect("addr").port();
+        assert!(udp_port_bound(port).await.expect("probe bound"));
+        drop(socket);
+        assert!(!udp_port_bound(port).await.expect("probe free"));
     }
 
     #[tokio::test]
