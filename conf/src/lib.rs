@@ -73,8 +73,8 @@ pub use proxy::{
 pub use server::{HttpPluginOp, HttpPluginOptions, ServerConfig, SshTunnelGateway};
 pub use template::Env;
 pub use transport::{
-    ClientTransportConfig, QuicOptions, ServerTransportConfig, TlsClientConfig, TlsConfig,
-    TlsServerConfig, TransportProtocol,
+    ClientTransportConfig, KcpOptions, KcpTuning, QuicCongestion, QuicOptions,
+    ServerTransportConfig, TlsClientConfig, TlsConfig, TlsServerConfig, TransportProtocol,
 };
 pub use types::{ByteSize, PortsRange, Secret};
 pub use validate::{check_client, check_server, validate_proxy_for_server, KNOWN_FEATURE_GATES};

@@ -53,6 +53,55 @@ pub struct QuicOptions {
     /// `maxIncomingStreams`. Default 100000.
     #[serde(rename = "maxIncomingStreams", default)]
     pub max_incoming_streams: u32,
+    /// `congestion`: the QUIC congestion controller. An frp-rs extension (frp has no such
+    /// key and uses quic-go's CUBIC); unset means frp-rs's default (see the README).
+    #[serde(
+        rename = "congestion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub congestion: Option<QuicCongestion>,
+}
+
+/// QUIC congestion controllers (frp-rs extension `transport.quic.congestion`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum QuicCongestion {
+    /// BBR.
+    #[serde(rename = "bbr")]
+    Bbr,
+    /// CUBIC (quic-go's, so frp's).
+    #[serde(rename = "cubic")]
+    Cubic,
+    /// NewReno.
+    #[serde(rename = "newreno")]
+    NewReno,
+}
+
+/// `transport.kcp`: an frp-rs extension (frp's KCP tuning is fixed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KcpOptions {
+    /// `tuning`: `compat` (frp's kcp-go settings, the default; use it with a real frp peer)
+    /// or `fast` (larger windows, 5 ms interval, no write delay; for frp-rs on both ends).
+    #[serde(rename = "tuning", default)]
+    pub tuning: KcpTuning,
+}
+
+impl KcpOptions {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// KCP tuning (frp-rs extension `transport.kcp.tuning`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum KcpTuning {
+    /// frp 0.65.0's kcp-go tuning.
+    #[default]
+    #[serde(rename = "compat")]
+    Compat,
+    /// frp-rs's low-latency, high-throughput tuning.
+    #[serde(rename = "fast")]
+    Fast,
 }
 
 impl Default for QuicOptions {
@@ -61,6 +110,7 @@ impl Default for QuicOptions {
             keepalive_period: 0,
             max_idle_timeout: 0,
             max_incoming_streams: 0,
+            congestion: None,
         };
         c.complete();
         c
@@ -175,6 +225,13 @@ pub struct ServerTransportConfig {
     /// `quic` options.
     #[serde(rename = "quic", default)]
     pub quic: QuicOptions,
+    /// `kcp` options (frp-rs extension).
+    #[serde(
+        rename = "kcp",
+        default,
+        skip_serializing_if = "KcpOptions::is_default"
+    )]
+    pub kcp: KcpOptions,
     /// `tls` options.
     #[serde(rename = "tls", default)]
     pub tls: TlsServerConfig,
@@ -189,6 +246,7 @@ impl Default for ServerTransportConfig {
             max_pool_count: 0,
             heartbeat_timeout: 0,
             quic: QuicOptions::default(),
+            kcp: KcpOptions::default(),
             tls: TlsServerConfig::default(),
         };
         c.complete();
@@ -252,6 +310,13 @@ pub struct ClientTransportConfig {
     /// `quic` options.
     #[serde(rename = "quic", default)]
     pub quic: QuicOptions,
+    /// `kcp` options (frp-rs extension).
+    #[serde(
+        rename = "kcp",
+        default,
+        skip_serializing_if = "KcpOptions::is_default"
+    )]
+    pub kcp: KcpOptions,
     /// `heartbeatInterval`, seconds; negative disables. Default -1 with tcpMux, else 30.
     #[serde(rename = "heartbeatInterval", default)]
     pub heartbeat_interval: i64,
@@ -275,6 +340,7 @@ impl Default for ClientTransportConfig {
             tcp_mux: true,
             tcp_mux_keepalive_interval: 0,
             quic: QuicOptions::default(),
+            kcp: KcpOptions::default(),
             heartbeat_interval: 0,
             heartbeat_timeout: 0,
             tls: TlsClientConfig::default(),

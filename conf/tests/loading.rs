@@ -82,7 +82,8 @@ fn server_defaults_match_frp_complete() {
         QuicOptions {
             keepalive_period: 10,
             max_idle_timeout: 30,
-            max_incoming_streams: 100_000
+            max_incoming_streams: 100_000,
+            congestion: None,
         }
     );
     assert!(!d.transport.tls.force);
@@ -456,4 +457,33 @@ fn includes_relative_to_config_dir_from_a_real_file() {
     .unwrap();
     let cfg = load_client_config(&dir.path().join("frpc.toml"), true).unwrap();
     assert_eq!(cfg.proxies[0].name(), "inc");
+}
+
+#[test]
+fn frp_rs_transport_extensions() {
+    let cfg = c("transport.protocol = \"kcp\"\ntransport.kcp.tuning = \"fast\"\ntransport.quic.congestion = \"cubic\"\n")
+        .unwrap();
+    assert_eq!(cfg.common.transport.kcp.tuning, KcpTuning::Fast);
+    assert_eq!(
+        cfg.common.transport.quic.congestion,
+        Some(QuicCongestion::Cubic)
+    );
+    let srv = s("kcpBindPort = 7000\ntransport.kcp.tuning = \"compat\"\ntransport.quic.congestion = \"bbr\"\n").unwrap();
+    assert_eq!(srv.transport.kcp.tuning, KcpTuning::Compat);
+    assert_eq!(srv.transport.quic.congestion, Some(QuicCongestion::Bbr));
+    // Unset: frp's behaviour, and nothing extra in frp's JSON shape.
+    let plain = c("").unwrap();
+    assert_eq!(plain.common.transport.quic.congestion, None);
+    let json = serde_json::to_value(&plain.common.transport).unwrap();
+    assert!(json.get("kcp").is_none());
+    assert!(json["quic"].get("congestion").is_none());
+    // A bad value names the key.
+    let err = c("transport.kcp.tuning = \"turbo\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("transport.kcp.tuning"), "{err}");
+    let err = c("transport.quic.congestion = \"vegas\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("transport.quic.congestion"), "{err}");
 }

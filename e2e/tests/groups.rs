@@ -141,7 +141,10 @@ async fn group_survives_member_loss(ctx: Ctx) -> Result<()> {
             count_a += usize::from(tag[0] == b'A');
             held.push(c);
         }
-        ensure!(count_a == 10, "uneven spread over two members: {count_a} of 20 to A");
+        ensure!(
+            count_a == 10,
+            "uneven spread over two members: {count_a} of 20 to A"
+        );
     }
 
     // A long connection through B stays up while A leaves and comes back.

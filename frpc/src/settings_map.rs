@@ -28,12 +28,10 @@ pub(crate) fn resolve(cfg: &ClientConfig) -> Result<ClientSettings, String> {
     }
     let protocol = match t.protocol {
         TransportProtocol::Tcp => Protocol::Tcp,
-        other => {
-            return Err(format!(
-                "transport.protocol: [{}] is not supported yet by this frpc",
-                other.as_str()
-            ))
-        }
+        TransportProtocol::Kcp => Protocol::Kcp,
+        TransportProtocol::Quic => Protocol::Quic,
+        TransportProtocol::Websocket => Protocol::Websocket,
+        TransportProtocol::Wss => Protocol::Wss,
     };
     if !t.proxy_url.is_empty() {
         return Err("transport.proxyURL is not supported yet by this frpc".into());
@@ -62,13 +60,8 @@ pub(crate) fn resolve(cfg: &ClientConfig) -> Result<ClientSettings, String> {
         tcp_mux_keepalive: Duration::from_secs(t.tcp_mux_keepalive_interval),
         dial_timeout: Duration::from_secs(t.dial_server_timeout.max(1)),
         dial_keepalive: positive_secs(t.dial_server_keepalive),
-        quic: QuicOptions {
-            keepalive_period: Duration::from_secs(u64::from(t.quic.keepalive_period)),
-            max_idle_timeout: Duration::from_secs(u64::from(t.quic.max_idle_timeout)),
-            max_incoming_streams: u64::from(t.quic.max_incoming_streams),
-            ..QuicOptions::default()
-        },
-        kcp: KcpTuning::default(),
+        quic: QuicOptions::from(&t.quic),
+        kcp: KcpTuning::from(t.kcp.tuning),
     };
     Ok(ClientSettings {
         user: c.user.clone(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use conf::{AuthMethod, PortsRange, ServerConfig};
 use control::TokenAuth;
 use proxies::ports::PortManager;
-use transports::{QuicOptions, ServerTlsOptions, ServerTransportOptions};
+use transports::{KcpTuning, QuicOptions, ServerTlsOptions, ServerTransportOptions};
 
 use crate::cli::ServerFlags;
 use crate::settings::ServerSettings;
@@ -46,12 +46,8 @@ pub(crate) fn resolve(cfg: &ServerConfig) -> Result<ServerSettings, ServerError>
         tcp_keepalive: positive_secs(t.tcp_keepalive),
         kcp_bind_port: cfg.kcp_bind_port,
         quic_bind_port: cfg.quic_bind_port,
-        quic: QuicOptions {
-            keepalive_period: Duration::from_secs(u64::from(t.quic.keepalive_period)),
-            max_idle_timeout: Duration::from_secs(u64::from(t.quic.max_idle_timeout)),
-            max_incoming_streams: u64::from(t.quic.max_incoming_streams),
-            ..QuicOptions::default()
-        },
+        quic: QuicOptions::from(&t.quic),
+        kcp: KcpTuning::from(t.kcp.tuning),
         ..ServerTransportOptions::default()
     };
     Ok(ServerSettings {

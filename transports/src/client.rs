@@ -1,14 +1,21 @@
 //! frpc's side: [`Connector`] opens logical connections to frps.
 //!
 //! Mirrors frp v0.65.0 `client/connector.go`: one connector per login session;
-//! [`Connector::open`] establishes the shared TCP(+TLS)+yamux session when `tcpMux` is on;
-//! [`Connector::connect`] then returns a new yamux stream, or a brand-new TCP(+TLS)
-//! connection when `tcpMux` is off. The first logical connection is the control
+//! [`Connector::open`] establishes the shared session — the QUIC connection for `quic`,
+//! else the yamux session over one dialled connection when `tcpMux` is on;
+//! [`Connector::connect`] then returns a new QUIC or yamux stream, or a brand-new
+//! dialled connection when `tcpMux` is off. The first logical connection is the control
 //! connection, later ones are work and visitor connections.
 //!
-//! Dial sequence (`pkg/util/net/dial.go`): TCP connect (with `dialServerTimeout`,
-//! keepalive `dialServerKeepalive`) → optional `0x17` byte → TLS → yamux client.
+//! Dial sequence per protocol (`client/connector.go` `realConnect`, `pkg/util/net/dial.go`),
+//! each step bounded by `dialServerTimeout`:
+//!
+//! * `tcp`: TCP (keepalive `dialServerKeepalive`) → `[0x17] → [TLS]`;
+//! * `kcp`: KCP session (the `dial_kcp` hook) → `[0x17] → [TLS]`;
+//! * `websocket`: TCP → WS upgrade (`Host: serverAddr:serverPort`) → `[0x17] → [TLS]`;
+//! * `wss`: TCP → TLS (always on, never `0x17`) → WS upgrade (`Host: serverName`).
 
+use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,7 +26,9 @@ use tokio_util::sync::CancellationToken;
 use crate::error::TransportError;
 use crate::mux::{self, MuxConfig, MuxHandle, Role};
 use crate::net::{BoxStream, Net};
+use crate::quic::client::{ClientSession as QuicSession, DialParams};
 use crate::tls::{self, ClientTlsOptions};
+use crate::ws;
 
 /// `transport.protocol`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -141,13 +150,28 @@ struct TlsClient {
     head_byte: bool,
 }
 
-/// Opens logical connections to frps. Dropping it closes the mux session.
+/// The shared session behind logical connections.
+#[derive(Debug, Default)]
+enum Session {
+    /// Not opened, or `tcpMux` off (every `connect` dials).
+    #[default]
+    None,
+    /// yamux over one dialled connection.
+    Mux(MuxHandle),
+    /// One QUIC connection.
+    Quic(QuicSession),
+}
+
+/// Opens logical connections to frps. Dropping it closes the session.
 #[derive(Debug)]
 pub struct Connector<N: Net> {
     opts: ClientTransportOptions,
     net: N,
+    /// TLS of the dialled connection: inner TLS for tcp/kcp/websocket, outer for wss.
     tls: Option<TlsClient>,
-    mux: Mutex<Option<MuxHandle>>,
+    /// QUIC dial parameters (protocol `quic` only).
+    quic: Option<DialParams>,
+    session: Mutex<Session>,
     cancel: CancellationToken,
 }
 
@@ -155,19 +179,50 @@ impl<N: Net> Connector<N> {
     /// Validates the options and loads TLS material (certificate files are read here,
     /// so errors name the file before any connection is attempted).
     pub fn new(opts: ClientTransportOptions, net: N) -> Result<Self, TransportError> {
-        let tls = match &opts.tls {
-            Some(t) => Some(TlsClient {
-                config: tls::client_config(t)?,
-                name: tls::server_name(t, &opts.server_addr)?,
-                head_byte: !t.disable_custom_first_byte,
-            }),
-            None => None,
+        // wss always uses TLS, built from `transport.tls` even when `enable` is false;
+        // so does QUIC (frp `client/connector.go`).
+        let always_tls = || opts.tls.clone().unwrap_or_default();
+        let (tls, quic) = match opts.protocol {
+            Protocol::Quic => {
+                let t = always_tls();
+                let name = tls::server_name(&t, &opts.server_addr)?;
+                let quic = DialParams {
+                    host: opts.server_addr.clone(),
+                    port: opts.server_port,
+                    tls: tls::quic_client_config(&t)?,
+                    server_name: name.to_str().into_owned(),
+                    quic: opts.quic,
+                    timeout: opts.dial_timeout,
+                };
+                (None, Some(quic))
+            }
+            Protocol::Wss => {
+                let t = always_tls();
+                let tls = TlsClient {
+                    config: tls::client_config(&t)?,
+                    name: tls::server_name(&t, &opts.server_addr)?,
+                    head_byte: false,
+                };
+                (Some(tls), None)
+            }
+            Protocol::Tcp | Protocol::Kcp | Protocol::Websocket => {
+                let tls = match &opts.tls {
+                    Some(t) => Some(TlsClient {
+                        config: tls::client_config(t)?,
+                        name: tls::server_name(t, &opts.server_addr)?,
+                        head_byte: !t.disable_custom_first_byte,
+                    }),
+                    None => None,
+                };
+                (tls, None)
+            }
         };
         Ok(Connector {
             opts,
             net,
             tls,
-            mux: Mutex::new(None),
+            quic,
+            session: Mutex::new(Session::None),
             cancel: CancellationToken::new(),
         })
     }
@@ -177,104 +232,264 @@ impl<N: Net> Connector<N> {
         join_host_port(&self.opts.server_addr, self.opts.server_port)
     }
 
-    /// Establishes the underlying session: with `tcpMux`, dials and starts the yamux
-    /// client; without it there is nothing to do (every `connect` dials).
+    /// Establishes the underlying session: the QUIC connection for `quic`; with
+    /// `tcpMux`, dials and starts the yamux client; otherwise there is nothing to do
+    /// (every `connect` dials).
     pub async fn open(&self) -> Result<(), TransportError> {
-        if !self.opts.tcp_mux {
+        let session = if let Some(params) = &self.quic {
+            let fut = QuicSession::dial(&self.net, params);
+            let quic = tokio::select! {
+                () = self.cancel.cancelled() => return Err(TransportError::Closed),
+                res = fut => res?,
+            };
+            Session::Quic(quic)
+        } else if self.opts.tcp_mux {
+            let raw = self.dial().await?;
+            let config = MuxConfig::frp(self.opts.tcp_mux_keepalive);
+            // frps never opens streams; dropping `Incoming` makes us reset any it tries.
+            let (handle, _incoming) = mux::spawn(raw, Role::Client, config, &self.cancel);
+            Session::Mux(handle)
+        } else {
             return Ok(());
-        }
-        let raw = self.dial().await?;
-        let config = MuxConfig::frp(self.opts.tcp_mux_keepalive);
-        // frps never opens streams; dropping `Incoming` makes us reset any it tries.
-        let (handle, _incoming) = mux::spawn(raw, Role::Client, config, &self.cancel);
-        let old = self.lock_mux().replace(handle);
-        if let Some(old) = old {
-            old.close();
-        }
+        };
+        let old = std::mem::replace(&mut *self.lock_session(), session);
+        close_session(&old);
         Ok(())
     }
 
-    /// A new logical connection: a yamux stream, or a new TCP(+TLS) connection when
-    /// `tcpMux` is off.
+    /// A new logical connection: a QUIC or yamux stream, or a new dialled connection
+    /// when `tcpMux` is off.
     pub async fn connect(&self) -> Result<BoxStream, TransportError> {
         if self.cancel.is_cancelled() {
             return Err(TransportError::Closed);
         }
-        if !self.opts.tcp_mux {
-            return self.dial().await;
+        let session = match &*self.lock_session() {
+            Session::None => None,
+            Session::Mux(h) => Some(Session::Mux(h.clone())),
+            Session::Quic(q) => Some(Session::Quic(q.clone())),
+        };
+        match session {
+            Some(Session::Quic(quic)) => {
+                let stream = tokio::select! {
+                    () = self.cancel.cancelled() => return Err(TransportError::Closed),
+                    res = quic.open_stream() => res?,
+                };
+                Ok(Box::new(stream))
+            }
+            Some(Session::Mux(handle)) => {
+                let stream = handle.open_stream().map_err(|source| TransportError::Mux {
+                    addr: self.server_addr(),
+                    source,
+                })?;
+                Ok(Box::new(stream))
+            }
+            _ if self.quic.is_some() || self.opts.tcp_mux => Err(TransportError::Closed),
+            _ => self.dial().await,
         }
-        let handle = self.lock_mux().clone().ok_or(TransportError::Closed)?;
-        let stream = handle.open_stream().map_err(|source| TransportError::Mux {
+    }
+
+    /// Closes the session (if any); later `connect` calls fail.
+    pub fn close(&self) {
+        self.cancel.cancel();
+        close_session(&self.lock_session());
+    }
+
+    /// Resolves when the session has died or [`Connector::close`] was called. Without
+    /// a session (`tcpMux` off, or before `open`) only `close` resolves it.
+    pub async fn closed(&self) {
+        let session = match &*self.lock_session() {
+            Session::None => None,
+            Session::Mux(h) => Some(Session::Mux(h.clone())),
+            Session::Quic(q) => Some(Session::Quic(q.clone())),
+        };
+        match session {
+            Some(Session::Mux(h)) => h.closed().await,
+            Some(Session::Quic(q)) => tokio::select! {
+                () = q.closed() => {}
+                () = self.cancel.cancelled() => {}
+            },
+            _ => self.cancel.cancelled().await,
+        }
+    }
+
+    fn lock_session(&self) -> std::sync::MutexGuard<'_, Session> {
+        self.session.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One connection to frps as `transport.protocol` layers it (module docs).
+    async fn dial(&self) -> Result<BoxStream, TransportError> {
+        match self.opts.protocol {
+            Protocol::Tcp => {
+                let tcp = self.dial_tcp().await.map_err(|e| self.tcp_error(e))?;
+                self.inner_tls(Box::new(tcp)).await
+            }
+            Protocol::Kcp => {
+                let kcp = self.dial_kcp().await?;
+                self.inner_tls(kcp).await
+            }
+            Protocol::Websocket => {
+                let host = self.server_addr();
+                let tcp = self
+                    .step(self.dial_tcp())
+                    .await
+                    .map_err(|e| self.ws_error("dial", e))?;
+                let ws = self
+                    .step(async { ws::client_handshake(tcp, &host).await })
+                    .await
+                    .map_err(|e| self.ws_error("upgrade", e))?;
+                self.inner_tls(Box::new(ws)).await
+            }
+            Protocol::Wss => self.dial_wss().await,
+            // `open` handles QUIC; it never dials a byte stream.
+            Protocol::Quic => Err(TransportError::Closed),
+        }
+    }
+
+    /// A KCP session to `serverAddr:serverPort` (frp's kcp-go tuning, or our fast one);
+    /// `dial` then adds the optional `0x17` byte and TLS exactly as for TCP.
+    async fn dial_kcp(&self) -> Result<BoxStream, TransportError> {
+        let cfg = match self.opts.kcp {
+            KcpTuning::Compat => crate::kcp::KcpConfig::frp_client(),
+            KcpTuning::Fast => crate::kcp::KcpConfig::fast(),
+        };
+        let session = crate::kcp::dial(
+            &self.net,
+            &self.opts.server_addr,
+            self.opts.server_port,
+            cfg,
+        )
+        .await
+        .map_err(|source| TransportError::Kcp {
             addr: self.server_addr(),
             source,
         })?;
-        Ok(Box::new(stream))
+        Ok(Box::new(session))
     }
 
-    /// Closes the mux session (if any); later `connect` calls fail.
-    pub fn close(&self) {
-        self.cancel.cancel();
+    /// TCP → TLS (SNI = serverName or serverAddr, never `0x17`) → WS upgrade with the
+    /// TLS server name as `Host` (frp `DialHookWebsocket(protocol, tlsConfig.ServerName)`).
+    async fn dial_wss(&self) -> Result<BoxStream, TransportError> {
+        let Some(t) = &self.tls else {
+            return Err(TransportError::TlsConfig("wss without TLS".into()));
+        };
+        let tcp = self
+            .step(self.dial_tcp())
+            .await
+            .map_err(|e| self.ws_error("dial", e))?;
+        let handshake = tls::connect(t.config.clone(), t.name.clone(), false, tcp);
+        let tls = self
+            .step(handshake)
+            .await
+            .map_err(|e| self.ws_error("TLS handshake", e))?;
+        let host = match self
+            .opts
+            .tls
+            .as_ref()
+            .and_then(|t| t.server_name.as_deref())
+        {
+            Some(name) if !name.is_empty() => name.to_owned(),
+            _ => self.opts.server_addr.clone(),
+        };
+        let ws = self
+            .step(async { ws::client_handshake(tls, &host).await })
+            .await
+            .map_err(|e| self.ws_error("upgrade", e))?;
+        Ok(Box::new(ws))
     }
 
-    /// Resolves when the mux session has died or [`Connector::close`] was called. Without
-    /// `tcpMux` (or before `open`) only `close` resolves it.
-    pub async fn closed(&self) {
-        let handle = self.lock_mux().clone();
-        match handle {
-            Some(h) => h.closed().await,
-            None => self.cancel.cancelled().await,
-        }
-    }
-
-    fn lock_mux(&self) -> std::sync::MutexGuard<'_, Option<MuxHandle>> {
-        self.mux.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// TCP connect (+ keepalive) → optional `0x17` → TLS.
-    async fn dial(&self) -> Result<BoxStream, TransportError> {
-        let addr = self.server_addr();
-        let timeout = self.opts.dial_timeout;
+    /// TCP connect within the dial timeout, with keepalive.
+    async fn dial_tcp(&self) -> io::Result<N::Tcp> {
         let connect = self
             .net
             .connect_tcp(&self.opts.server_addr, self.opts.server_port);
-        let tcp = with_timeout(timeout, connect)
-            .await
-            .ok_or_else(|| TransportError::DialTimeout {
-                addr: addr.clone(),
-                timeout,
-            })?
-            .map_err(|source| TransportError::Dial {
-                addr: addr.clone(),
-                source,
-            })?;
+        let tcp = self.step(connect).await?;
         if let Some(keepalive) = self.opts.dial_keepalive {
             if let Err(e) = self.net.set_tcp_keepalive(&tcp, keepalive) {
-                tracing::debug!(%addr, error = %e, "cannot enable TCP keepalive");
+                tracing::debug!(addr = %self.server_addr(), error = %e, "cannot enable TCP keepalive");
             }
         }
+        Ok(tcp)
+    }
+
+    /// Optional `0x17` → TLS over a dialled stream (tcp, kcp, websocket).
+    async fn inner_tls(&self, io: BoxStream) -> Result<BoxStream, TransportError> {
         let Some(t) = &self.tls else {
-            return Ok(Box::new(tcp));
+            return Ok(io);
         };
-        let handshake = tls::connect(t.config.clone(), t.name.clone(), t.head_byte, tcp);
-        let stream = with_timeout(timeout, handshake)
-            .await
-            .ok_or_else(|| TransportError::DialTimeout {
-                addr: addr.clone(),
-                timeout,
-            })?
-            .map_err(|source| TransportError::TlsHandshake { addr, source })?;
-        Ok(Box::new(stream))
+        let handshake = tls::connect(t.config.clone(), t.name.clone(), t.head_byte, io);
+        match self.step(handshake).await {
+            Ok(stream) => Ok(Box::new(stream)),
+            Err(e) if self.opts.protocol == Protocol::Websocket => {
+                Err(self.ws_error("TLS handshake", e))
+            }
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(self.tcp_error(e)),
+            Err(source) => Err(TransportError::TlsHandshake {
+                addr: self.server_addr(),
+                source,
+            }),
+        }
+    }
+
+    /// Runs one dial step within `dialServerTimeout` (zero: no limit, as Go's dialer).
+    async fn step<T, F>(&self, fut: F) -> io::Result<T>
+    where
+        F: std::future::Future<Output = io::Result<T>>,
+    {
+        let timeout = self.opts.dial_timeout;
+        with_timeout(timeout, fut).await.unwrap_or_else(|| {
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("timed out after {timeout:?}"),
+            ))
+        })
+    }
+
+    fn tcp_error(&self, source: io::Error) -> TransportError {
+        if source.kind() == io::ErrorKind::TimedOut {
+            TransportError::DialTimeout {
+                addr: self.server_addr(),
+                timeout: self.opts.dial_timeout,
+            }
+        } else {
+            TransportError::Dial {
+                addr: self.server_addr(),
+                source,
+            }
+        }
+    }
+
+    fn ws_error(&self, stage: &str, e: io::Error) -> TransportError {
+        TransportError::Websocket {
+            transport: if self.opts.protocol == Protocol::Wss {
+                "wss"
+            } else {
+                "websocket"
+            },
+            addr: self.server_addr(),
+            source: io::Error::new(e.kind(), format!("{stage}: {e}")),
+        }
+    }
+}
+
+fn close_session(session: &Session) {
+    match session {
+        Session::None => {}
+        Session::Mux(h) => h.close(),
+        Session::Quic(q) => q.close(),
     }
 }
 
 impl<N: Net> Drop for Connector<N> {
     fn drop(&mut self) {
-        self.cancel.cancel();
+        self.close();
     }
 }
 
 /// Runs `fut` with a timeout; a zero timeout means none (Go's dialer semantics).
-async fn with_timeout<F: std::future::Future>(timeout: Duration, fut: F) -> Option<F::Output> {
+pub(crate) async fn with_timeout<F: std::future::Future>(
+    timeout: Duration,
+    fut: F,
+) -> Option<F::Output> {
     if timeout.is_zero() {
         Some(fut.await)
     } else {

@@ -82,11 +82,44 @@ pub enum TransportError {
         /// Why it was refused.
         reason: String,
     },
-    /// A websocket connection arrived; that transport is not implemented yet.
-    #[error("connection from {addr}: websocket transport not supported yet")]
-    WebsocketUnsupported {
+    /// A QUIC connection failed: dial, handshake (certificate, ALPN), idle timeout of an
+    /// unreachable port, a socket the [`Net`](crate::Net) cannot provide, or the
+    /// connection being lost. `addr` is the server (frpc) or the UDP peer (frps).
+    #[error("quic {addr}: {source}")]
+    Quic {
         /// The peer address.
-        addr: SocketAddr,
+        addr: String,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// A KCP session could not be set up (name resolution, UDP socket).
+    #[error("kcp {addr}: {source}")]
+    Kcp {
+        /// The server address.
+        addr: String,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// A websocket connection failed: dial, TLS (wss), HTTP upgrade or framing.
+    #[error("{transport} {addr}: {source}")]
+    Websocket {
+        /// `"websocket"` or `"wss"`.
+        transport: &'static str,
+        /// The peer address.
+        addr: String,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The configured transport is not implemented yet.
+    #[error("{transport} transport to {addr}: not supported yet")]
+    Unsupported {
+        /// The transport name (`"kcp"`, ...).
+        transport: &'static str,
+        /// The address it was meant for.
+        addr: String,
     },
     /// The transport (listener or connector) was closed.
     #[error("transport closed")]

@@ -8,23 +8,35 @@
 //! * [`tls`] — rustls configs (self-signed server cert, mutual TLS, "insecure" client) and
 //!   frp's `0x17` head byte.
 //! * [`mux`] — our yamux implementation, configured as frp configures hashicorp yamux.
+//! * [`ws`] — frp's websocket transport (upgrade on `/~!frp`, frames as a byte stream).
+//! * [`quic`] — frp's QUIC transport with quinn (one QUIC stream per logical connection).
+//! * [`kcp`] — KCP over UDP with kcp-go's FEC framing.
 //! * [`client`] — [`Connector`], frpc's way to open logical connections to frps
 //!   (entry point on the client side).
 //! * [`server`] — [`ServerListener`], frps's listener yielding logical connections
 //!   (entry point on the server side).
 //! * [`error`] — [`TransportError`].
 //!
-//! Stack for `transport.protocol = "tcp"` (frp-protocol.md §1):
-//! `TCP → [0x17] → [TLS] → [yamux if tcpMux] → one stream per logical connection`.
+//! Stacks per `transport.protocol` (frp-protocol.md §1), each ending in one stream per
+//! logical connection:
+//!
+//! * `tcp`: `TCP → [0x17] → [TLS] → [yamux if tcpMux]`
+//! * `kcp`: `UDP → FEC → KCP → [0x17] → [TLS] → [yamux]`
+//! * `websocket`: `TCP → WS /~!frp → [0x17] → [TLS] → [yamux]`
+//! * `wss`: `TCP → TLS → WS /~!frp → [yamux]` (frps sees plain ws behind a TLS proxy)
+//! * `quic`: `UDP → QUIC (TLS 1.3, ALPN frp) → one QUIC stream per logical connection`
 
 pub mod client;
 pub mod error;
+mod from_conf;
 pub mod kcp;
 pub mod mux;
 pub mod net;
+pub mod quic;
 pub mod server;
 pub mod sniff;
 pub mod tls;
+pub mod ws;
 
 pub use client::{ClientTransportOptions, Congestion, Connector, KcpTuning, Protocol, QuicOptions};
 pub use error::TransportError;

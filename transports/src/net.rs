@@ -56,6 +56,19 @@ pub trait DatagramSocket: Send + Sync + 'static {
 
     /// The address the socket is bound to.
     fn local_addr(&self) -> io::Result<SocketAddr>;
+
+    /// The OS socket behind this one, for libraries that drive their own IO (quinn for
+    /// QUIC). Implementations without real sockets (the simulator) keep the default,
+    /// which fails with [`io::ErrorKind::Unsupported`]; QUIC is then unavailable.
+    fn into_std(self) -> io::Result<std::net::UdpSocket>
+    where
+        Self: Sized,
+    {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this network implementation cannot provide an OS UDP socket",
+        ))
+    }
 }
 
 /// Opens sockets. Cheap to clone; one value is shared by a whole frps or frpc instance.
@@ -81,6 +94,21 @@ pub trait Net: Clone + Send + Sync + 'static {
 
     /// Binds a UDP socket.
     fn bind_udp(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Udp>> + Send;
+
+    /// Resolves `host:port` (DNS name or IP literal) to socket addresses, for the UDP
+    /// transports. The default uses the system resolver through tokio.
+    fn resolve(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send {
+        let host = host.to_owned();
+        async move {
+            Ok(tokio::net::lookup_host((host.as_str(), port))
+                .await?
+                .collect())
+        }
+    }
 
     /// Enables TCP keepalive probes with the given idle time / interval on `stream`.
     ///
@@ -137,8 +165,18 @@ impl Net for TokioNet {
         Ok(TokioListener { inner })
     }
 
-    fn bind_udp(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Udp>> + Send {
-        tokio::net::UdpSocket::bind(addr)
+    async fn bind_udp(&self, addr: SocketAddr) -> io::Result<Self::Udp> {
+        {
+            let socket = tokio::net::UdpSocket::bind(addr).await?;
+            // frp asks for 4 MiB socket buffers on its UDP transports (kcp-go `SetReadBuffer` /
+            // `SetWriteBuffer`); bursts of a large KCP or QUIC window otherwise overflow the
+            // kernel's default and turn into retransmissions. The kernel caps the request at
+            // `net.core.{r,w}mem_max`, as it does for Go; failing to raise it is not an error.
+            let sock = socket2::SockRef::from(&socket);
+            let _ = sock.set_recv_buffer_size(UDP_BUFFER);
+            let _ = sock.set_send_buffer_size(UDP_BUFFER);
+            Ok(socket)
+        }
     }
 
     fn set_tcp_keepalive(&self, stream: &Self::Tcp, interval: Duration) -> io::Result<()> {
@@ -148,6 +186,9 @@ impl Net for TokioNet {
         socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive)
     }
 }
+
+/// Socket buffer size requested for UDP sockets (frp: 4 MiB).
+const UDP_BUFFER: usize = 4 * 1024 * 1024;
 
 /// The [`Listener`] of [`TokioNet`].
 #[derive(Debug)]
@@ -188,6 +229,10 @@ impl DatagramSocket for tokio::net::UdpSocket {
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
         tokio::net::UdpSocket::local_addr(self)
+    }
+
+    fn into_std(self) -> io::Result<std::net::UdpSocket> {
+        tokio::net::UdpSocket::into_std(self)
     }
 }
 

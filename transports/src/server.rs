@@ -1,13 +1,22 @@
 //! frps's side: [`ServerListener`] yields logical connections from frpc.
 //!
-//! Mirrors frp v0.65.0 `server/service.go` (`HandleListener`): the accept loop is fast and
-//! cancel safe; every accepted TCP connection is handled in its own task: sniff the first
-//! bytes (10 s) → TLS (with or without frp's `0x17` byte) or plaintext → with `tcpMux`, a
-//! yamux server session whose every inbound stream is yielded, else the connection
-//! itself. A failed handshake (TLS garbage, timeout, forced TLS violated) is logged as one
-//! line naming the peer and never affects other connections.
+//! Mirrors frp v0.65.0 `server/service.go` (`HandleListener`, `HandleQUICListener`): the
+//! accept loops are fast and cancel safe; every accepted connection is handled in its
+//! own task:
 //!
-//! Flow: `accept loop task` → spawns `connection task` per TCP connection → sends
+//! * `bindPort` (TCP): sniff the first bytes → `GET /~!frp` is a websocket upgrade
+//!   (then the TLS check runs on the websocket byte stream, as frp's websocket listener
+//!   feeds `HandleListener`), `0x17`/`0x16` is TLS, anything else plaintext;
+//! * `kcpBindPort` (UDP, KCP sessions): the TLS check only (`Entry::TlsCheck`);
+//! * then, with `tcpMux`, a yamux server session whose every inbound stream is yielded,
+//!   else the connection itself;
+//! * `quicBindPort` (UDP): every QUIC stream is yielded as it is ([`crate::quic::server`]).
+//!
+//! The whole handshake (first bytes, websocket upgrade, TLS) must finish within
+//! `handshake_timeout` (frp: 10 s for the first bytes). A failed handshake is logged as
+//! one line naming the peer and never affects other connections.
+//!
+//! Flow: `accept loop task` → spawns `connection task` per connection → sends
 //! `(BoxStream, peer)` into a bounded channel → [`ServerListener::accept`]. Everything
 //! stops when the listener is dropped, [`ServerListener::close`] is called, or the parent
 //! cancellation token is cancelled.
@@ -27,6 +36,7 @@ use crate::mux::{self, MuxConfig, Role};
 use crate::net::{BoxStream, Listener, Net};
 use crate::sniff::{self, Rewind, Sniffed};
 use crate::tls::{self, ServerTlsOptions};
+use crate::ws;
 
 /// How many logical connections may wait for [`ServerListener::accept`].
 const INCOMING_BACKLOG: usize = 256;
@@ -83,6 +93,8 @@ impl Default for ServerTransportOptions {
 #[derive(Debug)]
 pub struct ServerListener {
     local_addr: SocketAddr,
+    quic_local_addr: Option<SocketAddr>,
+    kcp_local_addr: Option<SocketAddr>,
     incoming: mpsc::Receiver<(BoxStream, SocketAddr)>,
     cancel: CancellationToken,
 }
@@ -96,6 +108,16 @@ struct ConnCtx<N> {
     mux_config: MuxConfig,
     tcp_keepalive: Option<Duration>,
     handshake_timeout: Duration,
+}
+
+/// How the first bytes of an accepted byte stream are examined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Entry {
+    /// frps's `bindPort`: websocket upgrade, TLS (with or without `0x17`) or plaintext.
+    BindPort,
+    /// Only frp's TLS check (`CheckAndEnableTLSServerConnWithTimeout`, one byte): KCP
+    /// sessions and the byte stream inside a websocket.
+    TlsCheck,
 }
 
 impl ServerListener {
@@ -113,7 +135,12 @@ impl ServerListener {
         net: N,
         cancel: &CancellationToken,
     ) -> Result<Self, TransportError> {
-        let tls = tls::server_config(&opts.tls)?;
+        let (tls, quic_tls) = if opts.quic_bind_port != 0 {
+            let (tcp, quic) = tls::server_configs_with_quic(&opts.tls)?;
+            (tcp, Some(quic))
+        } else {
+            (tls::server_config(&opts.tls)?, None)
+        };
         let addr = SocketAddr::new(opts.bind_addr, opts.bind_port);
         let listener = net
             .bind_tcp(addr)
@@ -122,6 +149,38 @@ impl ServerListener {
         let local_addr = listener
             .local_addr()
             .map_err(|source| TransportError::Bind { addr, source })?;
+        let cancel = cancel.child_token();
+        let (tx, incoming) = mpsc::channel(INCOMING_BACKLOG);
+        let quic_local_addr = match quic_tls {
+            Some(quic_tls) => {
+                let bind = SocketAddr::new(opts.bind_addr, opts.quic_bind_port);
+                let quic = crate::quic::server::listen(
+                    &net,
+                    bind,
+                    quic_tls,
+                    &opts.quic,
+                    opts.handshake_timeout,
+                    tx.clone(),
+                    cancel.clone(),
+                );
+                Some(quic.await?)
+            }
+            None => None,
+        };
+        let kcp_listener = if opts.kcp_bind_port != 0 {
+            let bind = SocketAddr::new(opts.bind_addr, opts.kcp_bind_port);
+            let cfg = match opts.kcp {
+                KcpTuning::Compat => crate::kcp::KcpConfig::frp_server(),
+                KcpTuning::Fast => crate::kcp::KcpConfig::fast(),
+            };
+            let listener = crate::kcp::KcpListener::bind(&net, bind, cfg)
+                .await
+                .map_err(|source| TransportError::Bind { addr: bind, source })?;
+            Some(listener)
+        } else {
+            None
+        };
+        let kcp_local_addr = kcp_listener.as_ref().map(|l| l.local_addr());
         let ctx = Arc::new(ConnCtx {
             net,
             tls,
@@ -131,20 +190,28 @@ impl ServerListener {
             tcp_keepalive: opts.tcp_keepalive,
             handshake_timeout: opts.handshake_timeout,
         });
-        let cancel = cancel.child_token();
-        let (tx, incoming) = mpsc::channel(INCOMING_BACKLOG);
+        if let Some(kcp) = kcp_listener {
+            tokio::spawn(kcp_accept_loop(
+                kcp,
+                ctx.clone(),
+                tx.clone(),
+                cancel.clone(),
+            ));
+        }
         tokio::spawn(accept_loop(listener, ctx, tx, cancel.clone()));
-        tracing::debug!(%local_addr, "frp transport listener started");
+        tracing::debug!(%local_addr, ?quic_local_addr, ?kcp_local_addr, "frp transport listener started");
         Ok(ServerListener {
             local_addr,
+            quic_local_addr,
+            kcp_local_addr,
             incoming,
             cancel,
         })
     }
 
     /// The next logical connection (control, work or visitor connection) and the
-    /// address of the TCP peer it came from. Cancel safe. Fails with
-    /// [`TransportError::Closed`] once the listener is closed.
+    /// address of the peer it came from (TCP peer, or UDP peer for QUIC). Cancel safe.
+    /// Fails with [`TransportError::Closed`] once the listener is closed.
     pub async fn accept(&mut self) -> Result<(BoxStream, SocketAddr), TransportError> {
         tokio::select! {
             biased;
@@ -153,12 +220,22 @@ impl ServerListener {
         }
     }
 
-    /// The bound address (with the OS-chosen port when `bind_port` was 0).
+    /// The bound TCP address (with the OS-chosen port when `bind_port` was 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
 
-    /// Stops accepting and ends every connection task and mux session of this listener.
+    /// The bound QUIC (UDP) address, when `quic_bind_port` is set.
+    pub fn quic_local_addr(&self) -> Option<SocketAddr> {
+        self.quic_local_addr
+    }
+
+    /// The bound KCP (UDP) address, when `kcp_bind_port` is set.
+    pub fn kcp_local_addr(&self) -> Option<SocketAddr> {
+        self.kcp_local_addr
+    }
+
+    /// Stops accepting and ends every connection task and session of this listener.
     pub fn close(&self) {
         self.cancel.cancel();
     }
@@ -200,19 +277,57 @@ async fn accept_loop<N: Net>(
             ctx.clone(),
             tx.clone(),
             cancel.clone(),
+            Entry::BindPort,
         ));
     }
 }
 
-/// One accepted TCP connection: handshake, then hand out its logical connections.
-async fn serve_connection<N: Net>(
-    tcp: N::Tcp,
-    peer: SocketAddr,
+/// Accepts KCP sessions on `kcpBindPort`. frp runs the same `HandleListener` on its KCP
+/// listener as on TCP, minus the bind-port muxing: TLS check (0x17 / 0x16 / plain), then yamux.
+async fn kcp_accept_loop<N: Net>(
+    mut listener: crate::kcp::KcpListener,
     ctx: Arc<ConnCtx<N>>,
     tx: mpsc::Sender<(BoxStream, SocketAddr)>,
     cancel: CancellationToken,
 ) {
-    let handshake = tokio::time::timeout(ctx.handshake_timeout, handshake(tcp, peer, &ctx));
+    loop {
+        let accepted = tokio::select! {
+            () = cancel.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((session, peer)) => {
+                tokio::spawn(serve_connection(
+                    session,
+                    peer,
+                    ctx.clone(),
+                    tx.clone(),
+                    cancel.clone(),
+                    Entry::TlsCheck,
+                ));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "kcp accept failed");
+                tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+            }
+        }
+    }
+}
+
+/// One accepted byte stream (TCP connection, KCP session): handshake, then hand out
+/// its logical connections.
+async fn serve_connection<N, S>(
+    io: S,
+    peer: SocketAddr,
+    ctx: Arc<ConnCtx<N>>,
+    tx: mpsc::Sender<(BoxStream, SocketAddr)>,
+    cancel: CancellationToken,
+    entry: Entry,
+) where
+    N: Net,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let handshake = tokio::time::timeout(ctx.handshake_timeout, handshake(io, peer, &ctx, entry));
     let conn = tokio::select! {
         () = cancel.cancelled() => return,
         res = handshake => match res {
@@ -257,25 +372,77 @@ async fn serve_connection<N: Net>(
     handle.close();
 }
 
-/// Sniff → TLS or plaintext (the 10 s timeout is applied by the caller).
-async fn handshake<N: Net>(
-    mut tcp: N::Tcp,
+/// First bytes → websocket upgrade (bind port only) → TLS or plaintext.
+async fn handshake<N, S>(
+    mut io: S,
     peer: SocketAddr,
     ctx: &ConnCtx<N>,
-) -> Result<BoxStream, TransportError> {
-    let (kind, mut prefix) =
-        sniff::sniff(&mut tcp, ctx.tls_force)
-            .await
-            .map_err(|e| TransportError::Rejected {
-                addr: peer,
-                reason: format!("reading first bytes: {e}"),
-            })?;
+    entry: Entry,
+) -> Result<BoxStream, TransportError>
+where
+    N: Net,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    if entry == Entry::TlsCheck {
+        return tls_check(io, peer, ctx).await;
+    }
+    let (kind, prefix) = sniff::sniff(&mut io, ctx.tls_force)
+        .await
+        .map_err(|e| first_bytes_error(peer, &e))?;
+    if kind != Sniffed::Websocket {
+        return secure(kind, prefix, io, peer, ctx).await;
+    }
+    let ws = ws::server_handshake(Rewind::new(prefix, io))
+        .await
+        .map_err(|source| TransportError::Websocket {
+            transport: "websocket",
+            addr: peer.to_string(),
+            source,
+        })?;
+    tls_check(ws, peer, ctx).await
+}
+
+/// frp's TLS check on a byte stream (one byte decides).
+async fn tls_check<N, S>(
+    mut io: S,
+    peer: SocketAddr,
+    ctx: &ConnCtx<N>,
+) -> Result<BoxStream, TransportError>
+where
+    N: Net,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (kind, prefix) = sniff::sniff_tls(&mut io, ctx.tls_force)
+        .await
+        .map_err(|e| first_bytes_error(peer, &e))?;
+    secure(kind, prefix, io, peer, ctx).await
+}
+
+fn first_bytes_error(peer: SocketAddr, e: &std::io::Error) -> TransportError {
+    TransportError::Rejected {
+        addr: peer,
+        reason: format!("reading first bytes: {e}"),
+    }
+}
+
+/// TLS or plaintext according to `kind`, replaying the sniffed `prefix`.
+async fn secure<N, S>(
+    kind: Sniffed,
+    mut prefix: Vec<u8>,
+    io: S,
+    peer: SocketAddr,
+    ctx: &ConnCtx<N>,
+) -> Result<BoxStream, TransportError>
+where
+    N: Net,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     match kind {
         Sniffed::Tls { skip_head_byte } => {
             if skip_head_byte {
                 prefix.remove(0);
             }
-            let stream = tls::accept(ctx.tls.clone(), Rewind::new(prefix, tcp))
+            let stream = tls::accept(ctx.tls.clone(), Rewind::new(prefix, io))
                 .await
                 .map_err(|source| TransportError::TlsHandshake {
                     addr: peer.to_string(),
@@ -283,13 +450,12 @@ async fn handshake<N: Net>(
                 })?;
             Ok(boxed(stream))
         }
-        Sniffed::Plain => Ok(boxed(Rewind::new(prefix, tcp))),
+        Sniffed::Plain => Ok(boxed(Rewind::new(prefix, io))),
         Sniffed::PlainRejected => Err(TransportError::Rejected {
             addr: peer,
             reason: "plaintext connection while transport.tls.force is enabled".into(),
         }),
-        Sniffed::Websocket => Err(TransportError::WebsocketUnsupported { addr: peer }),
-        Sniffed::NeedMore => Err(TransportError::Rejected {
+        Sniffed::Websocket | Sniffed::NeedMore => Err(TransportError::Rejected {
             addr: peer,
             reason: "unrecognised first bytes".into(),
         }),

@@ -136,6 +136,25 @@ pub async fn sniff<S: AsyncRead + Unpin>(
     }
 }
 
+/// frp's TLS check (`pkg/util/net/tls.go` `CheckAndEnableTLSServerConnWithTimeout`):
+/// reads exactly one byte, `0x17` or `0x16` is TLS, anything else plaintext (refused
+/// when `tls_force`). Used where no websocket can follow: inside a websocket and on KCP
+/// sessions. Returns the classification and the byte read.
+pub async fn sniff_tls<S: AsyncRead + Unpin>(
+    io: &mut S,
+    tls_force: bool,
+) -> io::Result<(Sniffed, Vec<u8>)> {
+    let mut byte = [0u8; 1];
+    if io.read(&mut byte).await? == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "connection closed before sending any byte",
+        ));
+    }
+    // `classify_final` never answers `Websocket` for a single byte.
+    Ok((classify_final(&byte, tls_force), byte.to_vec()))
+}
+
 /// A stream that first yields `prefix` and then reads from `inner`; writes go straight
 /// to `inner`. Used to replay the bytes consumed by [`sniff`].
 #[derive(Debug)]
@@ -276,6 +295,35 @@ mod tests {
         let mut out = [0u8; 3];
         r.read_exact(&mut out).await.unwrap();
         assert_eq!(out, [0x16, 3, 1]);
+    }
+
+    #[tokio::test]
+    async fn sniff_tls_reads_one_byte() {
+        let (mut a, mut b) = tokio::io::duplex(64);
+        a.write_all(b"GE\x17\x16rest").await.unwrap();
+        drop(a);
+        let (v, prefix) = sniff_tls(&mut b, false).await.unwrap();
+        assert_eq!((v, prefix), (Sniffed::Plain, b"G".to_vec()));
+        let (v, _) = sniff_tls(&mut b, true).await.unwrap();
+        assert_eq!(v, Sniffed::PlainRejected);
+        let (v, _) = sniff_tls(&mut b, true).await.unwrap();
+        assert_eq!(
+            v,
+            Sniffed::Tls {
+                skip_head_byte: true
+            }
+        );
+        let (v, _) = sniff_tls(&mut b, true).await.unwrap();
+        assert_eq!(
+            v,
+            Sniffed::Tls {
+                skip_head_byte: false
+            }
+        );
+        let mut rest = Vec::new();
+        b.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest, b"rest");
+        assert!(sniff_tls(&mut b, false).await.is_err());
     }
 
     #[tokio::test]

@@ -12,9 +12,11 @@
 //!   against that CA only (hostname = `serverName`, else `serverAddr`), otherwise any
 //!   server certificate is accepted like Go's `InsecureSkipVerify` — but the handshake
 //!   signatures are still checked. SNI is omitted when the name is an IP address (as Go
-//!   does). No ALPN for TCP.
+//!   does). No ALPN for TCP, KCP and websocket.
 //! * The custom first byte `0x17` is written before the ClientHello when
 //!   `disableCustomTLSFirstByte` is false.
+//! * QUIC uses the same material with TLS 1.3 only and ALPN `frp` ([`quic_client_config`],
+//!   [`server_configs_with_quic`]).
 
 use std::fs::File;
 use std::io::{self, BufReader};
@@ -83,20 +85,52 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// Builds the frps TLS configuration.
+/// ALPN protocol id frp negotiates on QUIC (frp `client/connector.go`, `server/service.go`).
+pub const QUIC_ALPN: &[u8] = b"frp";
+
+/// Builds the frps TLS configuration for TCP, KCP and websocket (TLS 1.2 and 1.3, no ALPN).
 pub fn server_config(opts: &ServerTlsOptions) -> Result<Arc<ServerConfig>, TransportError> {
-    let (certs, key) = match (&opts.cert_file, &opts.key_file) {
-        (Some(cert), Some(key)) => (load_certs(cert)?, load_key(key)?),
-        (None, None) => self_signed()?,
-        (Some(_), None) | (None, Some(_)) => {
-            return Err(TransportError::TlsConfig(
-                "transport.tls.certFile and transport.tls.keyFile must be set together".into(),
-            ))
-        }
-    };
-    let builder = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(tls_config_error)?;
+    let (certs, key) = server_identity(opts)?;
+    build_server_config(opts, certs, key, false)
+}
+
+/// Builds the frps TLS configurations for TCP and for QUIC (TLS 1.3 only, ALPN `frp`)
+/// from one certificate: frp clones its `tls.Config` for QUIC (`server/service.go`), so
+/// both listeners present the same (possibly self-signed) certificate.
+pub fn server_configs_with_quic(
+    opts: &ServerTlsOptions,
+) -> Result<(Arc<ServerConfig>, Arc<ServerConfig>), TransportError> {
+    let (certs, key) = server_identity(opts)?;
+    let quic = build_server_config(opts, certs.clone(), key.clone_key(), true)?;
+    let tcp = build_server_config(opts, certs, key, false)?;
+    Ok((tcp, quic))
+}
+
+type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
+
+fn server_identity(opts: &ServerTlsOptions) -> Result<Identity, TransportError> {
+    match (&opts.cert_file, &opts.key_file) {
+        (Some(cert), Some(key)) => Ok((load_certs(cert)?, load_key(key)?)),
+        (None, None) => self_signed(),
+        (Some(_), None) | (None, Some(_)) => Err(TransportError::TlsConfig(
+            "transport.tls.certFile and transport.tls.keyFile must be set together".into(),
+        )),
+    }
+}
+
+fn build_server_config(
+    opts: &ServerTlsOptions,
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    quic: bool,
+) -> Result<Arc<ServerConfig>, TransportError> {
+    let builder = ServerConfig::builder_with_provider(provider());
+    let builder = if quic {
+        builder.with_protocol_versions(&[&rustls::version::TLS13])
+    } else {
+        builder.with_safe_default_protocol_versions()
+    }
+    .map_err(tls_config_error)?;
     let builder = match &opts.trusted_ca_file {
         Some(ca) => {
             let roots = load_roots(ca)?;
@@ -108,30 +142,53 @@ pub fn server_config(opts: &ServerTlsOptions) -> Result<Arc<ServerConfig>, Trans
         }
         None => builder.with_no_client_auth(),
     };
-    let config = builder
+    let mut config = builder
         .with_single_cert(certs, key)
         .map_err(tls_config_error)?;
+    if quic {
+        config.alpn_protocols = vec![QUIC_ALPN.to_vec()];
+    }
     Ok(Arc::new(config))
 }
 
-/// Builds the frpc TLS configuration.
+/// Builds the frpc TLS configuration for TCP, KCP, websocket and wss (no ALPN).
 pub fn client_config(opts: &ClientTlsOptions) -> Result<Arc<ClientConfig>, TransportError> {
-    let builder = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(tls_config_error)?;
+    build_client_config(opts, false)
+}
+
+/// Builds the frpc TLS configuration for QUIC: TLS 1.3 only, ALPN `frp`, otherwise the
+/// same verification rules as [`client_config`] (frp `client/connector.go`).
+pub fn quic_client_config(opts: &ClientTlsOptions) -> Result<Arc<ClientConfig>, TransportError> {
+    build_client_config(opts, true)
+}
+
+fn build_client_config(
+    opts: &ClientTlsOptions,
+    quic: bool,
+) -> Result<Arc<ClientConfig>, TransportError> {
+    let builder = ClientConfig::builder_with_provider(provider());
+    let builder = if quic {
+        builder.with_protocol_versions(&[&rustls::version::TLS13])
+    } else {
+        builder.with_safe_default_protocol_versions()
+    }
+    .map_err(tls_config_error)?;
     let builder = match &opts.trusted_ca_file {
         Some(ca) => builder.with_root_certificates(load_roots(ca)?),
         None => builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert::new())),
     };
-    let config = match (&opts.cert_file, &opts.key_file) {
+    let mut config = match (&opts.cert_file, &opts.key_file) {
         (Some(cert), Some(key)) => builder
             .with_client_auth_cert(load_certs(cert)?, load_key(key)?)
             .map_err(tls_config_error)?,
         // Go uses a client certificate only when both paths are set.
         _ => builder.with_no_client_auth(),
     };
+    if quic {
+        config.alpn_protocols = vec![QUIC_ALPN.to_vec()];
+    }
     Ok(Arc::new(config))
 }
 

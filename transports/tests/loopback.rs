@@ -2,17 +2,17 @@
 
 mod common;
 
+use common::{echo_roundtrip, make_pki, pattern, spawn_echo_server};
+
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use transports::{
-    BoxStream, ClientTlsOptions, ClientTransportOptions, Connector, ServerListener,
-    ServerTlsOptions, ServerTransportOptions, TokioNet, TransportError,
+    ClientTlsOptions, ClientTransportOptions, Connector, ServerListener, ServerTlsOptions,
+    ServerTransportOptions, TokioNet, TransportError,
 };
 
 const T: Duration = Duration::from_secs(30);
@@ -35,49 +35,6 @@ fn client_opts(port: u16, tcp_mux: bool, tls: Option<ClientTlsOptions>) -> Clien
         tcp_mux,
         ..Default::default()
     }
-}
-
-/// Spawns a task echoing every logical connection of `listener`.
-fn spawn_echo_server(mut listener: ServerListener) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        while let Ok((mut conn, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    match conn.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if conn.write_all(&buf[..n]).await.is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-                let _ = conn.shutdown().await;
-            });
-        }
-    })
-}
-
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
-}
-
-/// Writes `data` and reads the echo concurrently; checks it byte for byte.
-async fn echo_roundtrip(conn: BoxStream, data: Vec<u8>) {
-    let (mut r, mut w) = tokio::io::split(conn);
-    let expected = data.clone();
-    let writer = tokio::spawn(async move {
-        w.write_all(&data).await.unwrap();
-        w.shutdown().await.unwrap();
-    });
-    let mut got = Vec::with_capacity(expected.len());
-    timeout(T, r.read_to_end(&mut got)).await.unwrap().unwrap();
-    writer.await.unwrap();
-    assert_eq!(got.len(), expected.len());
-    assert!(got == expected, "echoed bytes differ");
 }
 
 #[tokio::test]
@@ -205,7 +162,7 @@ async fn server_acks_new_stream_before_any_data() {
 }
 
 #[tokio::test]
-async fn forced_tls_rejects_plaintext_and_websocket_is_refused() {
+async fn forced_tls_rejects_plaintext_and_bad_websocket_upgrades() {
     let tls = ServerTlsOptions {
         force: true,
         ..Default::default()
@@ -215,16 +172,20 @@ async fn forced_tls_rejects_plaintext_and_websocket_is_refused() {
         .unwrap();
     let port = listener.local_addr().port();
     let _server = spawn_echo_server(listener);
-    for first in [
-        &b"o\0\0\0\0\0\0\0\x02{}"[..],
-        b"GET /~!frp HTTP/1.1\r\n\r\n",
-    ] {
-        let mut raw = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        raw.write_all(first).await.unwrap();
-        let mut buf = [0u8; 16];
-        let n = timeout(T, raw.read(&mut buf)).await.unwrap().unwrap_or(0);
-        assert_eq!(n, 0, "connection must be closed without a reply");
-    }
+    let mut raw = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    raw.write_all(b"o\0\0\0\0\0\0\0\x02{}").await.unwrap();
+    let mut buf = [0u8; 16];
+    let n = timeout(T, raw.read(&mut buf)).await.unwrap().unwrap_or(0);
+    assert_eq!(n, 0, "connection must be closed without a reply");
+    // A broken websocket upgrade gets an HTTP error, then the connection is closed.
+    let mut raw = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    raw.write_all(b"GET /~!frp HTTP/1.1\r\n\r\n").await.unwrap();
+    let mut reply = Vec::new();
+    timeout(T, raw.read_to_end(&mut reply))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(reply.starts_with(b"HTTP/1.1 400 "), "{reply:?}");
     // A TLS client is still served.
     let connector = Connector::new(
         client_opts(port, false, Some(Default::default())),
@@ -286,49 +247,6 @@ async fn junk_connections_do_not_disturb_good_ones() {
     .unwrap();
     connector.open().await.unwrap();
     echo_roundtrip(connector.connect().await.unwrap(), pattern(1000, 4)).await;
-}
-
-struct Pki {
-    _dir: tempfile::TempDir,
-    ca: PathBuf,
-    server_cert: PathBuf,
-    server_key: PathBuf,
-    client_cert: PathBuf,
-    client_key: PathBuf,
-}
-
-fn write(dir: &Path, name: &str, text: String) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-/// A CA with a server certificate (localhost, 127.0.0.1) and a client certificate.
-fn make_pki() -> Pki {
-    let dir = tempfile::tempdir().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_key = KeyPair::generate().unwrap();
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let leaf = |names: Vec<String>| {
-        let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(names)
-            .unwrap()
-            .signed_by(&key, &ca, &ca_key)
-            .unwrap();
-        (cert.pem(), key.serialize_pem())
-    };
-    let (server_cert, server_key) = leaf(vec!["localhost".into(), "127.0.0.1".into()]);
-    let (client_cert, client_key) = leaf(vec!["client.example".into()]);
-    let d = dir.path();
-    Pki {
-        ca: write(d, "ca.crt", ca.pem()),
-        server_cert: write(d, "server.crt", server_cert),
-        server_key: write(d, "server.key", server_key),
-        client_cert: write(d, "client.crt", client_cert),
-        client_key: write(d, "client.key", client_key),
-        _dir: dir,
-    }
 }
 
 async fn try_session(port: u16, tls: ClientTlsOptions) -> Result<(), TransportError> {

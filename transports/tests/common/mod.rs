@@ -1,11 +1,17 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::time::timeout;
+use transports::{BoxStream, ServerListener};
+
+/// Bound on one echo round trip in the loopback tests.
+const ECHO_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Directory of the real frp 0.65.0 binaries: `$FRP_BIN_DIR` or `<workspace>/.cache/frp-0.65.0`.
 pub fn frp_bin(name: &str) -> PathBuf {
@@ -233,4 +239,145 @@ pub async fn check_echo<S: AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 's
     r.read_exact(&mut got).await.unwrap();
     assert!(got == expected, "echoed bytes differ");
     writer.await.unwrap();
+}
+
+/// Spawns a task echoing every logical connection of `listener`.
+pub fn spawn_echo_server(mut listener: ServerListener) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if conn.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                let _ = conn.shutdown().await;
+            });
+        }
+    })
+}
+
+pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+/// Writes `data` and reads the echo concurrently; checks it byte for byte.
+pub async fn echo_roundtrip(conn: BoxStream, data: Vec<u8>) {
+    let (mut r, mut w) = tokio::io::split(conn);
+    let expected = data.clone();
+    let writer = tokio::spawn(async move {
+        w.write_all(&data).await.unwrap();
+        w.shutdown().await.unwrap();
+    });
+    let mut got = Vec::with_capacity(expected.len());
+    timeout(ECHO_TIMEOUT, r.read_to_end(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    writer.await.unwrap();
+    assert_eq!(got.len(), expected.len());
+    assert!(got == expected, "echoed bytes differ");
+}
+
+pub struct Pki {
+    _dir: tempfile::TempDir,
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+pub fn write(dir: &Path, name: &str, text: String) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// A CA with a server certificate (localhost, 127.0.0.1) and a client certificate.
+pub fn make_pki() -> Pki {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf = |names: Vec<String>| {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(names)
+            .unwrap()
+            .signed_by(&key, &ca, &ca_key)
+            .unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    let (server_cert, server_key) = leaf(vec!["localhost".into(), "127.0.0.1".into()]);
+    let (client_cert, client_key) = leaf(vec!["client.example".into()]);
+    let d = dir.path();
+    Pki {
+        ca: write(d, "ca.crt", ca.pem()),
+        server_cert: write(d, "server.crt", server_cert),
+        server_key: write(d, "server.key", server_key),
+        client_cert: write(d, "client.crt", client_cert),
+        client_key: write(d, "client.key", client_key),
+        _dir: dir,
+    }
+}
+
+/// A currently free UDP port on 127.0.0.1.
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A TLS-terminating proxy (what nginx does in front of frps for wss): accepts TLS on
+/// 127.0.0.1 with the PKI's server certificate and forwards the plain bytes to
+/// `127.0.0.1:target`. Returns its port; the task ends when the runtime does.
+pub async fn spawn_tls_terminator(pki: &Pki, target: u16) -> u16 {
+    use tokio_rustls::rustls;
+    let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(
+        std::fs::File::open(&pki.server_cert).unwrap(),
+    ))
+    .collect::<Result<Vec<_>, _>>()
+    .unwrap();
+    let key = rustls_pemfile::private_key(&mut std::io::BufReader::new(
+        std::fs::File::open(&pki.server_key).unwrap(),
+    ))
+    .unwrap()
+    .unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut plain) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await
+                else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    port
 }
