@@ -22,7 +22,7 @@ use tracing::Instrument;
 use transports::Net;
 
 pub use proxy::Phase;
-pub use service::VERSION;
+pub use service::{LOGIN_RESP_TIMEOUT, VERSION};
 pub use settings::ClientSettings;
 
 /// Why the client stopped with an error.

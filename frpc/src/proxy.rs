@@ -315,8 +315,13 @@ async fn serve_tcp_work_conn<N: Net>(
             }
         }
     }
-    match proxies::relay::pump(&mut remote, &mut local).await {
-        Ok((a, b)) => debug!("join connections closed: {a} B to local, {b} B from local"),
-        Err(e) => debug!("join connections closed: {e}"),
+    let r = proxies::relay::join_report(&mut remote, &mut local, proxies::relay::HALF_CLOSE_LINGER)
+        .await;
+    match r.error {
+        None => debug!(
+            "join connections closed: {} B to local, {} B from local",
+            r.a_to_b, r.b_to_a
+        ),
+        Some(e) => debug!("join connections closed: {e}"),
     }
 }

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use control::{FastBackoff, Login, LoginBackoff, LoginRetry, Message};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 use transports::{BoxStream, Connector, Net};
@@ -20,7 +22,7 @@ use crate::ClientError;
 pub const VERSION: &str = control::FRP_VERSION;
 
 /// How long frpc waits for `LoginResp` (frp: 10 s read deadline).
-const LOGIN_RESP_TIMEOUT: Duration = Duration::from_secs(10);
+pub const LOGIN_RESP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A logged-in control connection, ready for a session.
 pub(crate) struct LoggedIn<N: Net> {
@@ -57,7 +59,7 @@ impl<N: Net> Service<N> {
             if ended_before {
                 let delay = outer.next_delay(
                     tokio::time::Instant::now().into_std(),
-                    &mut rand::thread_rng(),
+                    &mut StdRng::seed_from_u64(self.net.random_u64()),
                 );
                 if !self.sleep(delay).await {
                     return Ok(());
@@ -107,7 +109,7 @@ impl<N: Net> Service<N> {
             warn!("connect to server error: {err}");
             match backoff.on_failure(
                 tokio::time::Instant::now().into_std(),
-                &mut rand::thread_rng(),
+                &mut StdRng::seed_from_u64(self.net.random_u64()),
             ) {
                 LoginRetry::Exit => return Err(ClientError::LoginFailed(err.to_string())),
                 LoginRetry::After(delay) => {

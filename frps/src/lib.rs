@@ -19,7 +19,7 @@ mod settings_map;
 use tokio_util::sync::CancellationToken;
 use transports::Net;
 
-pub use service::{Server, VERSION};
+pub use service::{Server, Stats, StatsHandle, VERSION};
 pub use settings::ServerSettings;
 pub use settings_map::config_from_flags;
 
@@ -41,6 +41,13 @@ pub async fn run<N: Net>(
     net: N,
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
-    let settings = settings_map::resolve(&config)?;
-    Server::bind(settings, net, shutdown).await?.serve().await
+    Server::bind(settings(&config)?, net, shutdown)
+        .await?
+        .serve()
+        .await
+}
+
+/// Resolves `config` into the [`ServerSettings`] that [`Server::bind`] takes, as [`run`] does.
+pub fn settings(config: &conf::ServerConfig) -> Result<ServerSettings, ServerError> {
+    settings_map::resolve(config)
 }

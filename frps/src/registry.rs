@@ -58,6 +58,26 @@ impl Registry {
         lock(&self.controls).get(run_id).cloned()
     }
 
+    /// How many clients are logged in.
+    pub(crate) fn client_count(&self) -> usize {
+        lock(&self.controls).len()
+    }
+
+    /// Work connections waiting in every client's pool.
+    pub(crate) fn pooled_work_conns(&self) -> usize {
+        lock(&self.controls)
+            .values()
+            .map(ControlHandle::pooled)
+            .sum()
+    }
+
+    /// The proxy names in use, sorted.
+    pub(crate) fn proxy_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = lock(&self.proxy_names).iter().cloned().collect();
+        names.sort();
+        names
+    }
+
     /// Asks every session to end (server shutdown).
     pub(crate) fn close_all(&self) {
         for h in lock(&self.controls).values() {

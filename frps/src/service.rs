@@ -12,6 +12,8 @@ use control::{
     wire_error, AuthVerifier, Login, LoginResp, Message, NewVisitorConn, NewVisitorConnResp,
     NewWorkConn, StartWorkConn,
 };
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, info_span, warn, Instrument};
@@ -71,6 +73,12 @@ impl<N: Net> Server<N> {
         self.listener.local_addr()
     }
 
+    /// A handle reading the server's live counts, valid while and after it serves (tests and
+    /// the simulator check for leaks and lost or duplicated proxies with it).
+    pub fn stats(&self) -> StatsHandle<N> {
+        StatsHandle(self.shared.clone())
+    }
+
     /// Serves until `shutdown` is cancelled, then closes every session and waits for them.
     pub async fn serve(mut self) -> Result<(), ServerError> {
         info!("frps started successfully");
@@ -99,6 +107,39 @@ impl<N: Net> Server<N> {
         self.shared.tasks.wait().await;
         info!("frps stopped");
         Ok(())
+    }
+}
+
+/// A snapshot of a server's live state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Logged-in clients (control sessions).
+    pub clients: usize,
+    /// Registered proxy names, sorted.
+    pub proxies: Vec<String>,
+    /// Members per tcp load-balancing group, sorted by group name.
+    pub groups: Vec<(String, usize)>,
+    /// Work connections waiting in the clients' pools.
+    pub pooled_work_conns: usize,
+    /// Live tasks: connection handshakes, control sessions, proxy listeners, user connections.
+    pub tasks: usize,
+}
+
+/// Reads a server's [`Stats`]; cheap to clone.
+#[derive(Clone)]
+pub struct StatsHandle<N: Net>(Arc<Shared<N>>);
+
+impl<N: Net> StatsHandle<N> {
+    /// The counts right now.
+    pub fn snapshot(&self) -> Stats {
+        let registry = &self.0.registry;
+        Stats {
+            clients: registry.client_count(),
+            proxies: registry.proxy_names(),
+            groups: registry.groups().member_counts(),
+            pooled_work_conns: registry.pooled_work_conns(),
+            tasks: self.0.tasks.len(),
+        }
     }
 }
 
@@ -136,7 +177,8 @@ async fn register_control<N: Net>(
     mut login: Login,
 ) {
     if login.run_id.is_empty() {
-        login.run_id = ::control::generate_run_id(&mut rand::thread_rng());
+        let mut rng = StdRng::seed_from_u64(shared.net.random_u64());
+        login.run_id = ::control::generate_run_id(&mut rng);
     }
     let span = info_span!("control", run_id = %login.run_id);
     async move {

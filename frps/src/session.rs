@@ -78,6 +78,11 @@ impl ControlHandle {
         &self.0.user
     }
 
+    /// Work connections waiting in this client's pool.
+    pub(crate) fn pooled(&self) -> usize {
+        self.0.pool_rx.len()
+    }
+
     /// Whether two handles name the same session (a re-login makes a new one).
     pub(crate) fn same(&self, other: &ControlHandle) -> bool {
         self.0.id == other.0.id
@@ -236,13 +241,13 @@ impl<N: Net> ControlSession<N> {
         match m {
             Message::NewProxy(m) => {
                 let resp = self.handle_new_proxy(m).await;
-                self.send(Message::NewProxyResp(resp));
+                self.send(Message::NewProxyResp(resp)).await;
             }
             Message::CloseProxy(CloseProxy { proxy_name }) => {
                 self.close_proxy(&proxy_name).await;
                 info!("close proxy [{proxy_name}] success");
             }
-            Message::Ping(p) => self.handle_ping(p),
+            Message::Ping(p) => self.handle_ping(p).await,
             other => debug!(
                 "ignoring message [{}] on control connection",
                 other.msg_type()
@@ -250,16 +255,16 @@ impl<N: Net> ControlSession<N> {
         }
     }
 
-    fn handle_ping(&mut self, ping: Ping) {
+    async fn handle_ping(&mut self, ping: Ping) {
         if let Err(e) = self.shared.registry.verifier().verify_ping(&ping) {
             warn!("received invalid ping: {e}");
             let error = e.wire_message(self.shared.settings.detailed_errors_to_client);
-            self.send(Message::Pong(Pong { error }));
+            self.send(Message::Pong(Pong { error })).await;
             return;
         }
         self.heartbeat.on_ping(Instant::now().into_std());
         debug!("receive heartbeat");
-        self.send(Message::Pong(Pong::default()));
+        self.send(Message::Pong(Pong::default())).await;
     }
 
     async fn handle_new_proxy(&mut self, m: NewProxy) -> NewProxyResp {
@@ -324,9 +329,16 @@ impl<N: Net> ControlSession<N> {
         }
     }
 
-    fn send(&self, m: Message) {
-        if self.handle.0.msg_tx.try_send(m).is_err() {
-            debug!("control send queue closed or full");
+    /// Queues an answer, waiting for room like frp's dispatcher (`Send` blocks on its
+    /// channel) instead of dropping it: a burst of requests (frpc registers every proxy at
+    /// once) must get every answer. Found by the `control_sequence` fuzz target.
+    async fn send(&self, m: Message) {
+        let inner = &self.handle.0;
+        tokio::select! {
+            _ = inner.cancel.cancelled() => {}
+            sent = inner.msg_tx.send(m) => if sent.is_err() {
+                debug!("control send queue closed");
+            },
         }
     }
 

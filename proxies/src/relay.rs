@@ -12,7 +12,7 @@
 //!   Bandwidth limiting is not part of it because frp puts it at different layers per side
 //!   (client: on the raw work conn; server: on top of compression); see [`crate::limit`].
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
@@ -22,6 +22,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::compress_stream::SnappyStream;
 use crate::crypto_stream::CryptoStream;
+
+/// How long the remaining direction of a half-closed relay may sit idle before the relay ends
+/// (see [`join_report`]).
+pub const HALF_CLOSE_LINGER: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Per-direction copy buffer size (golib `io.Join` uses 16 KiB pooled buffers).
 pub const RELAY_BUF_SIZE: usize = 16 * 1024;
@@ -69,6 +73,50 @@ where
             Poll::Ready(Ok(()))
         } else {
             Poll::Pending
+        }
+    })
+    .await;
+    PumpReport {
+        a_to_b: ab.total,
+        b_to_a: ba.total,
+        error: result.err(),
+    }
+}
+
+/// Like [`pump_report`], but once one direction has ended (its EOF passed on as a write
+/// shutdown), the other may continue only while it keeps moving data: after `linger` without
+/// progress the join ends. frp's `io.Join` closes both connections at the first EOF; we keep
+/// half-closed exchanges working (a request whose sender shut down its write side still gets
+/// its response) without letting a peer that went silent — a black-holed work connection, a
+/// lost FIN — hold the relay, its buffers and both sockets forever.
+pub async fn join_report<A, B>(a: &mut A, b: &mut B, linger: std::time::Duration) -> PumpReport
+where
+    A: AsyncRead + AsyncWrite + Unpin + ?Sized,
+    B: AsyncRead + AsyncWrite + Unpin + ?Sized,
+{
+    let mut ab = Direction::new();
+    let mut ba = Direction::new();
+    let mut idle: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    let mut moved = 0u64;
+    let result = poll_fn(|cx| {
+        let ab_done = ab.poll_copy(cx, &mut *a, &mut *b)?.is_ready();
+        let ba_done = ba.poll_copy(cx, &mut *b, &mut *a)?.is_ready();
+        if ab_done && ba_done {
+            return Poll::Ready(Ok(()));
+        }
+        if !(ab_done || ba_done) {
+            return Poll::Pending;
+        }
+        // Half-closed: restart the idle timer whenever the remaining direction moves.
+        let total = ab.total + ba.total;
+        let timer = idle.get_or_insert_with(|| Box::pin(tokio::time::sleep(linger)));
+        if total != moved {
+            moved = total;
+            timer.as_mut().reset(tokio::time::Instant::now() + linger);
+        }
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Ok(())),
+            Poll::Pending => Poll::Pending,
         }
     })
     .await;
@@ -305,5 +353,46 @@ mod tests {
             wrap_stream((), Some(&k), true),
             WrappedStream::EncryptedCompressed(_)
         ));
+    }
+}
+
+#[cfg(test)]
+mod join_tests {
+    use std::time::Duration;
+
+    use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt};
+
+    use super::join_report;
+
+    /// A half-closed exchange still gets its answer; a side that goes silent after the other
+    /// closed ends the join after `linger` (paused clock, so no real waiting).
+    #[tokio::test(start_paused = true)]
+    async fn half_close_answered_then_silence_ends_the_join() {
+        let (mut user, mut user_far) = duplex(1024);
+        let (mut work, mut work_far) = duplex(1024);
+        let join = tokio::spawn(async move {
+            join_report(&mut user_far, &mut work_far, Duration::from_secs(10)).await
+        });
+        user.write_all(b"request").await.expect("write");
+        user.shutdown().await.expect("shutdown");
+        let mut req = [0u8; 7];
+        work.read_exact(&mut req).await.expect("request through");
+        assert_eq!(&req, b"request");
+        let mut eof = [0u8; 1];
+        assert_eq!(work.read(&mut eof).await.expect("eof"), 0, "EOF passed on");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        work.write_all(b"response").await.expect("write");
+        let mut resp = [0u8; 8];
+        user.read_exact(&mut resp)
+            .await
+            .expect("response after 5 s");
+        assert_eq!(&resp, b"response");
+        // The work side never closes: the join ends 10 s after the last byte moved.
+        let report = tokio::time::timeout(Duration::from_secs(11), join)
+            .await
+            .expect("join ended by linger")
+            .expect("task");
+        assert_eq!((report.a_to_b, report.b_to_a), (7, 8));
+        assert!(report.error.is_none());
     }
 }

@@ -60,7 +60,7 @@ fn tcp_proxy_round_trip_on_simulated_network() -> turmoil::Result {
     sim.host("frps", move || {
         let cfg = frps_cfg.clone();
         async move {
-            frps::run(cfg, TurmoilNet, CancellationToken::new()).await?;
+            frps::run(cfg, TurmoilNet::default(), CancellationToken::new()).await?;
             Ok(())
         }
     });
@@ -69,7 +69,7 @@ fn tcp_proxy_round_trip_on_simulated_network() -> turmoil::Result {
     sim.host("frpc", move || {
         let cfg = frpc_cfg.clone();
         async move {
-            frpc::run(cfg, TurmoilNet, CancellationToken::new()).await?;
+            frpc::run(cfg, TurmoilNet::default(), CancellationToken::new()).await?;
             Ok(())
         }
     });

@@ -118,6 +118,14 @@ pub trait Net: Clone + Send + Sync + 'static {
         let _ = (stream, interval);
         Ok(())
     }
+
+    /// A random number for the decisions frps and frpc make at random (run ids, port picks,
+    /// backoff jitter); callers seed a local generator with it. The default draws from the
+    /// OS-seeded thread generator; the simulator overrides it with a generator seeded from the
+    /// scenario seed, so a run replays exactly.
+    fn random_u64(&self) -> u64 {
+        rand::random()
+    }
 }
 
 /// The real-network [`Net`]: tokio sockets with `TCP_NODELAY` on every TCP stream (Go's

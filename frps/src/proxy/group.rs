@@ -176,6 +176,17 @@ impl Groups {
     pub(crate) fn members(&self, name: &str) -> usize {
         self.lock().get(name).map_or(0, |g| g.members.len())
     }
+
+    /// Member count of every group, sorted by group name (server stats).
+    pub(crate) fn member_counts(&self) -> Vec<(String, usize)> {
+        let mut counts: Vec<(String, usize)> = self
+            .lock()
+            .iter()
+            .map(|(name, g)| (name.clone(), g.members.len()))
+            .collect();
+        counts.sort();
+        counts
+    }
 }
 
 /// Index of the least busy member, scanning from `start` (mod len) so ties rotate.

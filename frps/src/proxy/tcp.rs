@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use control::{Message, NewProxy, StartWorkConn};
 use proxies::limit::{BandwidthLimiter, RateLimited};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, info_span, warn, Instrument};
 use transports::{BoxStream, Listener, Net};
@@ -147,6 +149,7 @@ async fn bind_proxy_port<N: Net>(
 ) -> Result<(N::Listener, u16), ProxyError> {
     let bind_addr = &shared.settings.proxy_bind_addr;
     let mut failed: Vec<u16> = Vec::new();
+    let mut rng = StdRng::seed_from_u64(shared.net.random_u64());
     loop {
         let port = shared
             .registry
@@ -155,7 +158,7 @@ async fn bind_proxy_port<N: Net>(
                     name,
                     requested,
                     tokio::time::Instant::now().into_std(),
-                    &mut rand::thread_rng(),
+                    &mut rng,
                     |port| !failed.contains(&port),
                 )
             })
@@ -270,10 +273,12 @@ pub(crate) async fn handle_user_conn(
     };
     tokio::select! {
         _ = cancel.cancelled() => debug!("proxy closed, dropping user connection [{peer}]"),
-        r = proxies::relay::pump(&mut user, &mut work) => match r {
-            Ok((from_user, to_user)) => debug!("join connections closed: in {from_user} B, out {to_user} B"),
-            Err(e) => debug!("join connections closed with error: {e}"),
-        },
+        r = proxies::relay::join_report(&mut user, &mut work, proxies::relay::HALF_CLOSE_LINGER) => {
+            match r.error {
+                None => debug!("join connections closed: in {} B, out {} B", r.a_to_b, r.b_to_a),
+                Some(e) => debug!("join connections closed with error: {e}"),
+            }
+        }
     }
 }
 
