@@ -165,7 +165,7 @@ impl<N: Net> Service<N> {
                 Ok(Ok(Message::LoginResp(r))) => r,
                 Ok(Ok(other)) => return Err(LoginError::Unexpected(other.msg_type().name())),
                 Ok(Err(e)) => return Err(e.into()),
-                Err(_) => return Err(LoginError::Timeout),
+                Err(_) => return Err(LoginError::Timeout(connector.describe())),
             };
         if !resp.error.is_empty() {
             error!("{}", resp.error);
@@ -188,8 +188,8 @@ pub(crate) enum LoginError {
     Refused(String),
     #[error("unexpected message [{0}] instead of LoginResp")]
     Unexpected(&'static str),
-    #[error("i/o timeout waiting for LoginResp")]
-    Timeout,
+    #[error("{0}: i/o timeout waiting for LoginResp")]
+    Timeout(String),
 }
 
 /// Unix seconds now.

@@ -48,6 +48,19 @@ pub enum Protocol {
     Wss,
 }
 
+impl Protocol {
+    /// frp's spelling (`transport.protocol`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Kcp => "kcp",
+            Protocol::Quic => "quic",
+            Protocol::Websocket => "websocket",
+            Protocol::Wss => "wss",
+        }
+    }
+}
+
 /// `transport.quic` (frp-protocol.md §10), both sides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QuicOptions {
@@ -227,6 +240,11 @@ impl<N: Net> Connector<N> {
         })
     }
 
+    /// `<transport> host:port`, e.g. `kcp 10.0.0.1:7000`, for messages.
+    pub fn describe(&self) -> String {
+        format!("{} {}", self.opts.protocol.as_str(), self.server_addr())
+    }
+
     /// `host:port` of the server, for messages.
     pub fn server_addr(&self) -> String {
         join_host_port(&self.opts.server_addr, self.opts.server_port)
@@ -325,7 +343,15 @@ impl<N: Net> Connector<N> {
             }
             Protocol::Kcp => {
                 let kcp = self.dial_kcp().await?;
-                self.inner_tls(kcp).await
+                // KCP has no handshake of its own: an unreachable UDP port shows up as the TLS
+                // handshake timing out, so say that it happened over kcp.
+                self.inner_tls(kcp).await.map_err(|e| match e {
+                    TransportError::Kcp { .. } => e,
+                    other => TransportError::Kcp {
+                        addr: self.server_addr(),
+                        source: std::io::Error::other(other.to_string()),
+                    },
+                })
             }
             Protocol::Websocket => {
                 let host = self.server_addr();
