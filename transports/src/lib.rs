@@ -29,6 +29,11 @@
 pub mod client;
 pub mod error;
 mod from_conf;
+// Not in this crate's own test build: it would run `mux::frame`'s tests a second time.
+#[cfg(not(test))]
+#[doc(hidden)]
+#[path = "fuzz_api.rs"]
+pub mod fuzzing;
 pub mod kcp;
 pub mod mux;
 pub mod net;

@@ -1,6 +1,6 @@
 //! Evaluator: walks the parsed tree over a [`Val`] data model, printing like Go's `fmt` `%v`.
-//! Work is bounded by [`MAX_STEPS`] and [`MAX_OUTPUT`] so hostile templates cannot hang or
-//! exhaust memory.
+//! Work is bounded by [`MAX_STEPS`], [`MAX_OUTPUT`] and [`MAX_WORK_BYTES`] so hostile
+//! templates cannot hang or exhaust memory.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -12,6 +12,11 @@ use super::{Functions, TemplateError};
 const MAX_STEPS: u64 = 10_000_000;
 /// Output bytes allowed per render.
 const MAX_OUTPUT: usize = 64 << 20;
+/// String bytes that variable reads and function calls may copy, take or produce per
+/// render. Steps alone do not bound the work: `{{ $x = print $x $x }}` in a `range`
+/// doubles a string per step, and copying or comparing a long string is one step
+/// (found by the `conf_template` fuzz target).
+const MAX_WORK_BYTES: u64 = 256 << 20;
 
 /// A template value.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +45,14 @@ impl Val {
             Val::List(l) => !l.is_empty(),
             Val::Map(m) => !m.is_empty(),
             Val::Struct(..) => true,
+        }
+    }
+
+    /// String bytes this value carries inline (containers are shared, not copied).
+    fn inline_bytes(&self) -> u64 {
+        match self {
+            Val::Str(s) => s.len() as u64,
+            _ => 0,
         }
     }
 
@@ -127,6 +140,7 @@ pub(super) struct Exec<'f> {
     vars: Vec<(String, Val)>,
     out: String,
     steps: u64,
+    work_bytes: u64,
 }
 
 fn err(line: usize, msg: impl Into<String>) -> TemplateError {
@@ -143,6 +157,7 @@ impl<'f> Exec<'f> {
             vars: vec![(String::new(), root)],
             out: String::new(),
             steps: 0,
+            work_bytes: 0,
         }
     }
 
@@ -159,6 +174,15 @@ impl<'f> Exec<'f> {
         }
         if self.out.len() > MAX_OUTPUT {
             return Err(err(line, "template output exceeds the size limit"));
+        }
+        Ok(())
+    }
+
+    /// Accounts for `bytes` string bytes copied, compared or produced.
+    fn charge(&mut self, line: usize, bytes: u64) -> Result<(), TemplateError> {
+        self.work_bytes = self.work_bytes.saturating_add(bytes);
+        if self.work_bytes > MAX_WORK_BYTES {
+            return Err(err(line, "template execution exceeds the work limit"));
         }
         Ok(())
     }
@@ -269,6 +293,7 @@ impl<'f> Exec<'f> {
         }
         for (key, elem) in items {
             self.tick(pipe.line)?;
+            self.charge(pipe.line, key.inline_bytes() + 2 * elem.inline_bytes())?;
             self.vars.truncate(mark);
             match pipe.vars.as_slice() {
                 [v] => self.vars.push((v.clone(), elem.clone())),
@@ -293,6 +318,7 @@ impl<'f> Exec<'f> {
         }
         let v = prev.unwrap_or(Val::Missing);
         for name in &pipe.vars {
+            self.charge(pipe.line, v.inline_bytes())?;
             if pipe.assign {
                 if let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| n == name) {
                     slot.1 = v.clone();
@@ -353,9 +379,14 @@ impl<'f> Exec<'f> {
         if let Some(p) = piped {
             args.push(p);
         }
-        self.funcs
+        let arg_bytes: u64 = args.iter().map(Val::inline_bytes).sum();
+        self.charge(line, arg_bytes)?;
+        let v = self
+            .funcs
             .call(name, &args)
-            .map_err(|e| err(line, format!("error calling {name}: {e}")))
+            .map_err(|e| err(line, format!("error calling {name}: {e}")))?;
+        self.charge(line, v.inline_bytes())?;
+        Ok(v)
     }
 
     fn arg(&mut self, arg: &Arg, dot: &Val, line: usize) -> Result<Val, TemplateError> {
@@ -372,7 +403,10 @@ impl<'f> Exec<'f> {
                 (v, chain.as_slice())
             }
             Arg::Func(name) => return self.funcs.call(name, &[]).map_err(|e| err(line, e)),
-            Arg::Str(s) => return Ok(Val::Str(s.clone())),
+            Arg::Str(s) => {
+                self.charge(line, s.len() as u64)?;
+                return Ok(Val::Str(s.clone()));
+            }
             Arg::Int(n) => return Ok(Val::Int(*n)),
             Arg::Bool(b) => return Ok(Val::Bool(*b)),
             Arg::Nil => return Err(err(line, "nil is not a command")),
@@ -385,6 +419,8 @@ impl<'f> Exec<'f> {
         for f in chain {
             v = v.field(f).map_err(|e| err(line, e))?;
         }
+        // Reading a variable, `.` or a field copied the value.
+        self.charge(line, v.inline_bytes())?;
         Ok(v)
     }
 }

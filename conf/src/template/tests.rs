@@ -158,3 +158,21 @@ proptest::proptest! {
         let _ = render(&s, &env());
     }
 }
+
+/// Found by the `conf_template` fuzz target's review: a string doubled in a loop grew
+/// without bound (steps alone do not bound memory), and copying a long string is one step.
+#[test]
+fn string_growth_and_copies_are_bounded() {
+    let env = Env::new();
+    let doubling = r#"{{ $x := "abcdefgh" }}{{ range 64 }}{{ $x = print $x $x }}{{ end }}"#;
+    let e = render(doubling, &env).unwrap_err();
+    assert!(e.reason.contains("work limit"), "{e}");
+    let copies = r#"{{ $x := "abcdefgh" }}{{ range 20 }}{{ $x = print $x $x }}{{ end }}{{ range 100000 }}{{ if eq $x $x }}{{ end }}{{ end }}"#;
+    let start = std::time::Instant::now();
+    let e = render(copies, &env).unwrap_err();
+    assert!(e.reason.contains("work limit"), "{e}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
+    // Ordinary templates stay far below the limit.
+    let ok = r#"{{ range $i := parseNumberRange "1-1000" }}{{ printf "%d-%s;" $i "x" }}{{ end }}"#;
+    assert!(render(ok, &env).unwrap().len() > 1000);
+}
