@@ -2,13 +2,7 @@
 //! libFuzzer): thin wrappers over crate-private decoders that have no public API of their
 //! own. Hidden from the docs and not a stable API; nothing in frp-rs calls them.
 
-// `mux::frame` is private to `mux`, so the fuzz entry points compile the very same source
-// file a second time here instead of widening the mux module's visibility.
-#[allow(dead_code, clippy::duplicate_mod)]
-#[path = "mux/frame.rs"]
-mod frame;
-
-use frame::{FrameType, Header};
+use crate::mux::frame::{FrameType, Header};
 
 /// A yamux frame header as plain numbers (see `mux::frame`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -29,8 +29,7 @@
 pub mod client;
 pub mod error;
 mod from_conf;
-// Not in this crate's own test build: it would run `mux::frame`'s tests a second time.
-#[cfg(not(test))]
+// Entry points for the `fuzzing` crate; not a stable API.
 #[doc(hidden)]
 #[path = "fuzz_api.rs"]
 pub mod fuzzing;

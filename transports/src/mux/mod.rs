@@ -24,7 +24,7 @@
 //! (Go's `Close` semantics); the session ends on EOF, IO or protocol error, keepalive
 //! timeout, [`MuxHandle::close`] or cancellation of the parent token.
 
-mod frame;
+pub(crate) mod frame;
 mod session;
 mod stream;
 
