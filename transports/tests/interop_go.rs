@@ -311,22 +311,7 @@ async fn our_connector_proxies_mibs_through_real_frps() {
     assert_eq!(ty, b'1', "{resp}");
     let run_id = resp["run_id"].as_str().unwrap().to_owned();
 
-    let mut enc = common::EncWriter::new();
-    let mut dec = common::DecReader::new();
-    let new_proxy = serde_json::json!({
-        "proxy_name": "big", "proxy_type": "tcp", "remote_port": remote_port,
-    });
-    enc.write_frame(&mut control, b'p', &new_proxy).await;
-    loop {
-        let (ty, msg) = timeout(T, dec.read_frame(&mut control))
-            .await
-            .unwrap_or_else(|_| panic!("no NewProxyResp; frps said:\n{}", frps.output()));
-        if ty == b'2' {
-            assert!(msg.get("error").is_none(), "{msg}");
-            break;
-        }
-        assert_eq!(ty, b'r', "unexpected message {msg}");
-    }
+    common::register_big_proxy(&mut control, remote_port, || frps.output()).await;
     let mut work = connector.connect().await.unwrap();
     write_frame(&mut work, b'w', &serde_json::json!({ "run_id": run_id })).await;
 

@@ -205,6 +205,34 @@ impl DecReader {
 }
 
 /// Echoes everything read from `s` back to it until EOF.
+/// Registers a tcp proxy named `big` on `remote_port` over an encrypted control connection
+/// right after LoginResp, and waits for its NewProxyResp (skipping the `ReqWorkConn`s frps
+/// sends first). `frps_output` is printed if no answer comes.
+pub async fn register_big_proxy<S>(
+    control: &mut S,
+    remote_port: u16,
+    frps_output: impl Fn() -> String,
+) where
+    S: AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut enc = EncWriter::new();
+    let mut dec = DecReader::new();
+    let new_proxy = serde_json::json!({
+        "proxy_name": "big", "proxy_type": "tcp", "remote_port": remote_port,
+    });
+    enc.write_frame(control, b'p', &new_proxy).await;
+    loop {
+        let (ty, msg) = timeout(Duration::from_secs(20), dec.read_frame(control))
+            .await
+            .unwrap_or_else(|_| panic!("no NewProxyResp; frps said:\n{}", frps_output()));
+        if ty == b'2' {
+            assert!(msg.get("error").is_none(), "{msg}");
+            break;
+        }
+        assert_eq!(ty, b'r', "unexpected message {msg}");
+    }
+}
+
 pub async fn echo<S: AsyncRead + tokio::io::AsyncWrite + Unpin>(mut s: S) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
