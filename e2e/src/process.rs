@@ -147,8 +147,12 @@ impl FrpProcess {
                 TcpStream::connect(("127.0.0.1", port)),
             )
             .await;
-            if let Ok(Ok(_stream)) = attempt {
-                return Ok(());
+            // Equal local and peer addresses are Linux's TCP self-connect to a port nobody
+            // listens on yet: not a listener.
+            if let Ok(Ok(stream)) = attempt {
+                if stream.local_addr().ok() != stream.peer_addr().ok() {
+                    return Ok(());
+                }
             }
             if Instant::now() >= deadline {
                 return Err(self.failure(&format!("port {port} not listening within {timeout:?}")));

@@ -11,7 +11,7 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use common::{free_port, login_json, read_frame, wait_listening, write_frame, Child};
+use common::{free_port, login_json, read_frame, write_frame, Child};
 use tokio::io::AsyncReadExt;
 use tokio::time::timeout;
 use transports::{
@@ -169,9 +169,11 @@ log.level = "debug"
 }
 
 async fn our_connector_logs_in_to_real_frps(m: Mode) {
-    let port = free_port();
-    let frps = Child::spawn("frps", &frps_config(port, m.tcp_mux));
-    wait_listening(port).await;
+    let (frps, port, ()) = common::start_frps(|| {
+        let port = free_port();
+        (port, (), frps_config(port, m.tcp_mux))
+    })
+    .await;
     let opts = ClientTransportOptions {
         server_addr: "127.0.0.1".into(),
         server_port: port,
@@ -232,10 +234,12 @@ async fn our_connector_other_modes_to_real_frps() {
 /// Real frps with `transport.tls.force`: our TLS connector gets in, plaintext does not.
 #[tokio::test]
 async fn real_frps_forced_tls() {
-    let port = free_port();
-    let cfg = format!("{}transport.tls.force = true\n", frps_config(port, true));
-    let _frps = Child::spawn("frps", &cfg);
-    wait_listening(port).await;
+    let (_frps, port, ()) = common::start_frps(|| {
+        let port = free_port();
+        let cfg = format!("{}transport.tls.force = true\n", frps_config(port, true));
+        (port, (), cfg)
+    })
+    .await;
     let tls = ClientTransportOptions {
         server_addr: "127.0.0.1".into(),
         server_port: port,
@@ -266,9 +270,11 @@ async fn real_frps_forced_tls() {
 /// non-verifying client, and a CA-verifying client rejects it.
 #[tokio::test]
 async fn real_frps_certificate_verification() {
-    let port = free_port();
-    let _frps = Child::spawn("frps", &frps_config(port, true));
-    wait_listening(port).await;
+    let (_frps, port, ()) = common::start_frps(|| {
+        let port = free_port();
+        (port, (), frps_config(port, true))
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let ca = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     let ca_path = dir.path().join("ca.crt");
@@ -294,10 +300,12 @@ const BIG: usize = 8 * 1024 * 1024;
 /// proxy, serve a work connection and echo 8 MiB each way for a real TCP user of frps.
 #[tokio::test]
 async fn our_connector_proxies_mibs_through_real_frps() {
-    let port = free_port();
+    let (frps, port, ()) = common::start_frps(|| {
+        let port = free_port();
+        (port, (), frps_config(port, true))
+    })
+    .await;
     let remote_port = free_port();
-    let frps = Child::spawn("frps", &frps_config(port, true));
-    wait_listening(port).await;
     let opts = ClientTransportOptions {
         server_addr: "127.0.0.1".into(),
         server_port: port,

@@ -14,9 +14,7 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use common::{
-    free_port, free_udp_port, login_json, read_frame, wait_listening, write_frame, Child,
-};
+use common::{free_port, free_udp_port, login_json, read_frame, write_frame, Child};
 use tokio::io::AsyncReadExt;
 use tokio::time::timeout;
 use transports::{
@@ -294,9 +292,11 @@ async fn login(connector: &Connector<TokioNet>, frps: &Child, what: &str) -> Str
 
 #[tokio::test]
 async fn our_quic_connector_logs_in_to_real_frps() {
-    let (port, quic_port) = (free_port(), free_udp_port());
-    let frps = Child::spawn("frps", &frps_config(port, quic_port, true));
-    wait_listening(port).await;
+    let (frps, _port, quic_port) = common::start_frps(|| {
+        let (port, quic_port) = (free_port(), free_udp_port());
+        (port, quic_port, frps_config(port, quic_port, true))
+    })
+    .await;
     for tls in [true, false] {
         let m = Mode {
             tls,
@@ -312,9 +312,11 @@ async fn our_quic_connector_logs_in_to_real_frps() {
 #[tokio::test]
 async fn our_websocket_connector_logs_in_to_real_frps() {
     for m in WS_MODES {
-        let port = free_port();
-        let frps = Child::spawn("frps", &frps_config(port, 0, m.tcp_mux));
-        wait_listening(port).await;
+        let (frps, port, ()) = common::start_frps(|| {
+            let port = free_port();
+            (port, (), frps_config(port, 0, m.tcp_mux))
+        })
+        .await;
         let connector =
             Connector::new(client_opts(Protocol::Websocket, port, m), TokioNet::new()).unwrap();
         login(&connector, &frps, &format!("websocket {m:?}")).await;
@@ -326,9 +328,11 @@ async fn our_websocket_connector_logs_in_to_real_frps() {
 async fn our_wss_connector_logs_in_to_real_frps_through_proxy() {
     let pki = common::make_pki();
     for m in [DEFAULT_MODE, WS_MODES[3]] {
-        let port = free_port();
-        let frps = Child::spawn("frps", &frps_config(port, 0, m.tcp_mux));
-        wait_listening(port).await;
+        let (frps, port, ()) = common::start_frps(|| {
+            let port = free_port();
+            (port, (), frps_config(port, 0, m.tcp_mux))
+        })
+        .await;
         let proxy = common::spawn_tls_terminator(&pki, port).await;
         let opts = ClientTransportOptions {
             tls: Some(ClientTlsOptions {
@@ -347,9 +351,12 @@ async fn our_wss_connector_logs_in_to_real_frps_through_proxy() {
 /// Our Connector → real frps: register a tcp proxy, serve a work connection and echo
 /// [`BIG`] bytes each way for a real TCP user of frps.
 async fn our_connector_proxies_mibs_through_real_frps(protocol: Protocol) {
-    let (port, quic_port, remote_port) = (free_port(), free_udp_port(), free_port());
-    let frps = Child::spawn("frps", &frps_config(port, quic_port, true));
-    wait_listening(port).await;
+    let (frps, port, quic_port) = common::start_frps(|| {
+        let (port, quic_port) = (free_port(), free_udp_port());
+        (port, quic_port, frps_config(port, quic_port, true))
+    })
+    .await;
+    let remote_port = free_port();
     let server_port = if protocol == Protocol::Quic {
         quic_port
     } else {

@@ -11,7 +11,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{login_json, read_frame, wait_listening, write_frame, Child};
+use common::{login_json, read_frame, write_frame, Child};
 use tokio::io::AsyncReadExt;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
@@ -159,10 +159,12 @@ log.level = "debug"
 /// LoginResp, then a tcp proxy echoes MiBs for a real TCP user of frps.
 #[tokio::test]
 async fn our_kcp_dial_logs_in_and_proxies_through_real_frps() {
-    let port = free_tcp_udp_port();
+    let (frps, port, ()) = common::start_frps(|| {
+        let port = free_tcp_udp_port();
+        (port, (), frps_kcp_config(port))
+    })
+    .await;
     let remote_port = common::free_port();
-    let frps = Child::spawn("frps", &frps_kcp_config(port));
-    wait_listening(port).await;
     let kcp = dial(&TokioNet::new(), "127.0.0.1", port, KcpConfig::frp_client())
         .await
         .unwrap();
@@ -201,9 +203,11 @@ async fn our_kcp_dial_logs_in_and_proxies_through_real_frps() {
 /// The fast tuning (raw KCP, big windows) also talks to kcp-go.
 #[tokio::test]
 async fn our_fast_kcp_dial_logs_in_to_real_frps() {
-    let port = free_tcp_udp_port();
-    let frps = Child::spawn("frps", &frps_kcp_config(port));
-    wait_listening(port).await;
+    let (frps, port, ()) = common::start_frps(|| {
+        let port = free_tcp_udp_port();
+        (port, (), frps_kcp_config(port))
+    })
+    .await;
     let kcp = dial(&TokioNet::new(), "127.0.0.1", port, KcpConfig::fast())
         .await
         .unwrap();

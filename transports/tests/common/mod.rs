@@ -74,17 +74,52 @@ pub fn free_port() -> u16 {
 }
 
 /// Waits until something listens on 127.0.0.1:port.
+///
+/// A connection whose local and peer addresses are equal is Linux's TCP self-connect (the
+/// kernel picked the target port as the source port while nothing listened): it proves
+/// nothing and is retried.
 pub async fn wait_listening(port: u16) {
     for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return;
+        if let Ok(s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            if s.local_addr().ok() != s.peer_addr().ok() {
+                return;
+            }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("nothing listens on port {port}");
+}
+
+/// Starts the real frps with the config `make` builds for fresh ports and waits until it
+/// logs that it listens on the TCP port `make` returned. A start that lost the race for a
+/// port (another process bound it between our probe and frps's bind) is retried with new
+/// ports; any other early exit fails with frps's output.
+pub async fn start_frps<T: Copy>(mut make: impl FnMut() -> (u16, T, String)) -> (Child, u16, T) {
+    let mut last = String::new();
+    for _ in 0..5 {
+        let (port, extra, config) = make();
+        let mut frps = Child::spawn("frps", &config);
+        let needle = format!("listen on 127.0.0.1:{port}");
+        for _ in 0..400 {
+            let out = frps.output();
+            if out.contains(&needle) && out.contains("frps started successfully") {
+                wait_listening(port).await;
+                return (frps, port, extra);
+            }
+            if let Ok(Some(status)) = frps.child.try_wait() {
+                last = format!("frps exited ({status}):\n{out}");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        if !last.contains("address already in use") {
+            panic!(
+                "frps did not start listening on {port}: {last}\n{}",
+                frps.output()
+            );
+        }
+    }
+    panic!("frps lost the port race five times: {last}");
 }
 
 /// Reads one frp message frame: (type byte, JSON body).
