@@ -123,6 +123,8 @@ def main():
         for i, reason in enumerate(notes.items, 1):
             print(f"[{i}] {reason}  ")
 
+    targets(vals, losses, nums, lat)
+
     drops = []
     for label in labels:
         cells = []
@@ -148,6 +150,46 @@ def main():
         if line.startswith("impair ") or line.startswith("=="):
             print(line)
     print("```")
+
+
+def targets(vals, losses, nums, lat):
+    """The lossy-link targets of the transports issue, as ratios of this run's medians."""
+
+    def gp(label, loss):
+        n = nums(vals.get(("gp@" + loss, label), []))
+        return statistics.median(n) if n else None
+
+    rows = []
+
+    def ratio(name, ours, ref, want):
+        if ours is None or ref is None or ref == 0:
+            f = lambda x: "–" if x is None else f"{x:.0f}"  # noqa: E731
+            rows.append(f"| {name} | {f(ours)} | {f(ref)} | – | – |")
+            return
+        r = ours / ref
+        ok = "yes" if r >= want else "**no**"
+        rows.append(f"| {name} | {ours:.0f} | {ref:.0f} | {r:.2f}× (want ≥ {want}×) | {ok} |")
+
+    for loss in losses:
+        if loss != "0":
+            ratio(f"our QUIC vs direct TCP, {loss} % loss", gp("ours quic (bbr)", loss),
+                  gp(DIRECT, loss), 0.8)
+            ratio(f"our QUIC vs frp's QUIC, {loss} % loss", gp("ours quic (bbr)", loss),
+                  gp("frp quic", loss), 50)
+        ratio(f"our KCP (fast) vs frp's KCP, {loss} % loss", gp("ours kcp (fast)", loss),
+              gp("frp kcp", loss), 2)
+    ours, _ = lat("latlo", "ours kcp (fast)")
+    base, _ = lat("latlo", DIRECT)
+    if ours is not None and base is not None:
+        added = (ours - base) / 1000
+        ok = "yes" if added <= 2 else "**no**"
+        rows.append(f"| our KCP (fast) added RTT on loopback | {added:+.2f} ms | | want ≤ 2 ms | {ok} |")
+    print()
+    print("Targets of the transports issue (ratios of the medians above):")
+    print()
+    print("| target | ours | reference | ratio | met |")
+    print("|---|---|---|---|---|")
+    print("\n".join(rows))
 
 
 if __name__ == "__main__":

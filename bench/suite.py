@@ -1,0 +1,960 @@
+#!/usr/bin/env python3
+"""frp-rs benchmark suite (issue 5): ours, the real frp 0.65.0 and rathole 0.5.0 side by side.
+
+Run through `bench/run.sh` (it fetches and builds everything first). Every variant runs once per
+repeat, variants interleaved in a fresh random order each repeat; the report shows medians and
+the spread (min-max). Loopback only, ports chosen by the OS; every process started is killed.
+
+Figures per variant: iperf3 throughput (1 and 8 streams), CPU seconds per GB (utime+stime of the
+tunnel's server and client processes over the 1-stream run, divided by the GB iperf3 received),
+wrk keep-alive requests/s with p50/p99 latency against nginx serving a 128-byte file, new
+connections/s (wrk with `Connection: close`: one TCP connection per request), idle RSS of each
+side, and KiB of RSS per held idle connection (N connections opened through the tunnel to a
+service that greets each with one byte, so each is known to be joined end to end).
+
+A second table shows cost growth: RSS and CPU of each side with 10/100/1000/5000 held
+connections and with 1/10/100 proxies, ours and frp (both at their defaults).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import resource
+import selectors
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FRP_DIR = ROOT / ".cache" / "frp-0.65.0"
+RATHOLE = ROOT / ".cache" / "rathole-0.5.0" / "bin" / "rathole"
+OURS_DIR = Path(os.environ.get("FRP_RS_BIN_DIR", ROOT / "target" / "release"))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+UP_TIMEOUT = 30.0
+
+
+# --------------------------------------------------------------------------------------------
+# Variants
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Variant:
+    label: str
+    impl: str  # direct | frp | ours | rathole
+    protocol: str = "tcp"  # frpc transport.protocol
+    mux: bool = True
+    tls: bool = True
+    extra_frps: tuple[str, ...] = ()
+    extra_frpc: tuple[str, ...] = ()
+
+
+VARIANTS = [
+    Variant("direct (no tunnel)", "direct"),
+    Variant("frp default (TLS + tcpMux)", "frp"),
+    Variant("ours default (TLS + tcpMux)", "ours"),
+    Variant("frp tcpMux off", "frp", mux=False),
+    Variant("ours tcpMux off", "ours", mux=False),
+    Variant("frp tcpMux off, TLS off", "frp", mux=False, tls=False),
+    Variant("ours tcpMux off, TLS off", "ours", mux=False, tls=False),
+    Variant("frp quic", "frp", protocol="quic"),
+    Variant("ours quic", "ours", protocol="quic"),
+    Variant("frp kcp", "frp", protocol="kcp"),
+    Variant("ours kcp", "ours", protocol="kcp"),
+    Variant("frp websocket", "frp", protocol="websocket"),
+    Variant("ours websocket", "ours", protocol="websocket"),
+    Variant("rathole 0.5 (tcp, plaintext)", "rathole"),
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Small utilities
+# --------------------------------------------------------------------------------------------
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def free_tcp_udp_port() -> int:
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind(("127.0.0.1", 0))
+            port = u.getsockname()[1]
+            try:
+                with socket.socket() as t:
+                    t.bind(("127.0.0.1", port))
+                    return port
+            except OSError:
+                continue
+    raise RuntimeError("no port free for both TCP and UDP")
+
+
+def listening_tcp_ports() -> set[int]:
+    ports = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    if parts[3] == "0A":
+                        ports.add(int(parts[1].rsplit(":", 1)[1], 16))
+        except FileNotFoundError:
+            pass
+    return ports
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def run(cmd: list[str], timeout: float) -> str:
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} exited {p.returncode}: {p.stderr.strip()[-300:]}")
+    return p.stdout
+
+
+class Procs:
+    """Processes started by the suite; all killed on exit."""
+
+    def __init__(self, work: Path):
+        self.work = work
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, name: str, cmd: list[str]) -> subprocess.Popen:
+        log = open(self.work / f"{name}.log", "wb")
+        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        log.close()
+        self.procs.append(p)
+        return p
+
+    def log(self, name: str) -> str:
+        try:
+            return (self.work / f"{name}.log").read_text(errors="replace")[-2000:]
+        except OSError:
+            return ""
+
+    def stop(self, p: subprocess.Popen) -> None:
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if p in self.procs:
+            self.procs.remove(p)
+
+    def stop_all(self) -> None:
+        for p in list(self.procs):
+            self.stop(p)
+
+
+# --------------------------------------------------------------------------------------------
+# Local services: iperf3, nginx, and the hold (greeter) service
+# --------------------------------------------------------------------------------------------
+
+
+class HoldServer:
+    """Accepts connections, greets each with one byte, keeps them open until closed."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4096)
+        self.port = self.sock.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        self.lock = threading.Lock()
+        self.stopped = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        sel = selectors.DefaultSelector()
+        sel.register(self.sock, selectors.EVENT_READ)
+        while not self.stopped:
+            for key, _ in sel.select(0.2):
+                if key.fileobj is self.sock:
+                    try:
+                        c, _ = self.sock.accept()
+                    except OSError:
+                        continue
+                    try:
+                        c.sendall(b"!")
+                    except OSError:
+                        c.close()
+                        continue
+                    c.setblocking(False)
+                    sel.register(c, selectors.EVENT_READ)
+                    with self.lock:
+                        self.conns.append(c)
+                else:
+                    c = key.fileobj
+                    try:
+                        data = c.recv(4096)
+                    except OSError:
+                        data = b""
+                    if not data:
+                        sel.unregister(c)
+                        c.close()
+                        with self.lock:
+                            if c in self.conns:
+                                self.conns.remove(c)
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.conns)
+
+    def close(self) -> None:
+        self.stopped = True
+        self.thread.join(2)
+        self.sock.close()
+        with self.lock:
+            for c in self.conns:
+                c.close()
+            self.conns.clear()
+
+
+def open_held(port: int, n: int, timeout: float = 60.0) -> list[socket.socket]:
+    """Opens n connections to port and waits for each one's greeting byte."""
+    socks: list[socket.socket] = []
+    deadline = time.monotonic() + timeout
+    sel = selectors.DefaultSelector()
+    pending = 0
+    batch = 100
+    try:
+        opened = 0
+        while opened < n or pending:
+            while opened < n and pending < batch:
+                s = socket.socket()
+                s.setblocking(False)
+                try:
+                    s.connect(("127.0.0.1", port))
+                except BlockingIOError:
+                    pass
+                sel.register(s, selectors.EVENT_READ)
+                socks.append(s)
+                opened += 1
+                pending += 1
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"held connections: {len(socks) - pending}/{n} greeted in time")
+            for key, _ in sel.select(1.0):
+                s = key.fileobj
+                try:
+                    data = s.recv(1)
+                except OSError as e:
+                    raise RuntimeError(f"held connection failed: {e}") from e
+                if data != b"!":
+                    raise RuntimeError("held connection closed before its greeting")
+                sel.unregister(s)
+                pending -= 1
+        return socks
+    except BaseException:
+        for s in socks:
+            s.close()
+        raise
+    finally:
+        sel.close()
+
+
+NGINX_CONF = """
+worker_processes 1;
+{user}
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log warn;
+events {{ worker_connections 8192; }}
+http {{
+    access_log off;
+    keepalive_requests 100000000;
+    keepalive_timeout 120s;
+    client_body_temp_path {work}/nginx-tmp;
+    proxy_temp_path {work}/nginx-tmp;
+    fastcgi_temp_path {work}/nginx-tmp;
+    uwsgi_temp_path {work}/nginx-tmp;
+    scgi_temp_path {work}/nginx-tmp;
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        location / {{ root {work}/www; }}
+    }}
+}}
+"""
+
+
+class Services:
+    def __init__(self, procs: Procs, work: Path):
+        self.iperf_port = free_port()
+        procs.start("iperf3", ["iperf3", "-s", "-p", str(self.iperf_port)])
+        (work / "www").mkdir()
+        (work / "nginx-tmp").mkdir()
+        (work / "www" / "128.bin").write_bytes(b"x" * 127 + b"\n")
+        os.chmod(work, 0o755)
+        self.http_port = free_port()
+        conf = work / "nginx.conf"
+        user = "user root;" if os.geteuid() == 0 else ""
+        conf.write_text(NGINX_CONF.format(work=work, port=self.http_port, user=user))
+        procs.start("nginx", ["nginx", "-c", str(conf), "-g", "daemon off;"])
+        self.hold = HoldServer()
+        deadline = time.monotonic() + 10
+        while {self.iperf_port, self.http_port} - listening_tcp_ports():
+            if time.monotonic() > deadline:
+                raise RuntimeError("iperf3 or nginx did not start: " + procs.log("nginx"))
+            time.sleep(0.05)
+
+
+# --------------------------------------------------------------------------------------------
+# Tunnels
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Tunnel:
+    """A running tunnel (or the direct path): the ports users connect to and its processes."""
+
+    iperf: int
+    http: int
+    hold: int
+    server: subprocess.Popen | None = None
+    client: subprocess.Popen | None = None
+    extra_ports: list[int] = field(default_factory=list)
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in (self.server, self.client) if p is not None]
+
+
+def frp_like_configs(v: Variant, svc: Services, proxies: list[tuple[str, int, int]]) -> tuple[str, str]:
+    bind = free_tcp_udp_port() if v.protocol == "kcp" else free_port()
+    frps = [
+        'bindAddr = "127.0.0.1"',
+        f"bindPort = {bind}",
+        f"transport.tcpMux = {str(v.mux).lower()}",
+        'log.level = "warn"',
+    ]
+    server_port = bind
+    if v.protocol == "kcp":
+        frps.append(f"kcpBindPort = {bind}")
+    if v.protocol == "quic":
+        server_port = free_port(socket.SOCK_DGRAM)
+        frps.append(f"quicBindPort = {server_port}")
+    frpc = [
+        'serverAddr = "127.0.0.1"',
+        f"serverPort = {server_port}",
+        "loginFailExit = false",
+        f'transport.protocol = "{v.protocol}"',
+        f"transport.tcpMux = {str(v.mux).lower()}",
+        f"transport.tls.enable = {str(v.tls).lower()}",
+        'log.level = "warn"',
+    ]
+    frps += list(v.extra_frps)
+    frpc += list(v.extra_frpc)
+    for name, local, remote in proxies:
+        frpc += [
+            "",
+            "[[proxies]]",
+            f'name = "{name}"',
+            'type = "tcp"',
+            'localIP = "127.0.0.1"',
+            f"localPort = {local}",
+            f"remotePort = {remote}",
+        ]
+    return "\n".join(frps) + "\n", "\n".join(frpc) + "\n"
+
+
+def rathole_configs(proxies: list[tuple[str, int, int]]) -> tuple[str, str]:
+    bind = free_port()
+    server = ["[server]", f'bind_addr = "127.0.0.1:{bind}"', 'default_token = "bench"']
+    client = ["[client]", f'remote_addr = "127.0.0.1:{bind}"', 'default_token = "bench"']
+    for name, local, remote in proxies:
+        server += [f"[server.services.{name}]", f'bind_addr = "127.0.0.1:{remote}"']
+        client += [f"[client.services.{name}]", f'local_addr = "127.0.0.1:{local}"']
+    return "\n".join(server) + "\n", "\n".join(client) + "\n"
+
+
+def start_tunnel(
+    v: Variant, svc: Services, procs: Procs, work: Path, n_extra_proxies: int = 0, hold_only: bool = False
+) -> Tunnel:
+    """Starts the variant's tunnel with proxies for iperf3, nginx and the hold service (only
+    the hold service with `hold_only`), plus `n_extra_proxies` more to the hold service."""
+    if v.impl == "direct":
+        return Tunnel(svc.iperf_port, svc.http_port, svc.hold.port)
+    t = Tunnel(free_port(), free_port(), free_port())
+    proxies = [("hold", svc.hold.port, t.hold)]
+    if hold_only:
+        t.iperf = t.http = t.hold
+    else:
+        proxies += [("iperf", svc.iperf_port, t.iperf), ("http", svc.http_port, t.http)]
+    for i in range(n_extra_proxies):
+        port = free_port()
+        t.extra_ports.append(port)
+        proxies.append((f"extra{i}", svc.hold.port, port))
+    sconf, cconf = work / "server.toml", work / "client.toml"
+    if v.impl == "rathole":
+        s, c = rathole_configs(proxies)
+        sconf.write_text(s)
+        cconf.write_text(c)
+        t.server = procs.start("server", [str(RATHOLE), "-s", str(sconf)])
+        time.sleep(0.2)
+        t.client = procs.start("client", [str(RATHOLE), "-c", str(cconf)])
+    else:
+        d = FRP_DIR if v.impl == "frp" else OURS_DIR
+        s, c = frp_like_configs(v, svc, proxies)
+        sconf.write_text(s)
+        cconf.write_text(c)
+        t.server = procs.start("server", [str(d / "frps"), "-c", str(sconf)])
+        time.sleep(0.2)
+        t.client = procs.start("client", [str(d / "frpc"), "-c", str(cconf)])
+    wait_up(t, procs)
+    return t
+
+
+def wait_up(t: Tunnel, procs: Procs) -> None:
+    """Waits until every proxy port listens and one greeting passes end to end."""
+    deadline = time.monotonic() + UP_TIMEOUT
+    want = {t.iperf, t.http, t.hold, *t.extra_ports}
+    while True:
+        for p, name in ((t.server, "server"), (t.client, "client")):
+            if p is not None and p.poll() is not None:
+                raise RuntimeError(f"{name} exited: {procs.log(name)}")
+        if not (want - listening_tcp_ports()):
+            try:
+                for s in open_held(t.hold, 1, timeout=3):
+                    s.close()
+                return
+            except RuntimeError:
+                pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"tunnel not up in {UP_TIMEOUT}s: {procs.log('server')} {procs.log('client')}")
+        time.sleep(0.1)
+
+
+def stop_tunnel(t: Tunnel, procs: Procs) -> None:
+    for p in (t.client, t.server):
+        if p is not None:
+            procs.stop(p)
+
+
+# --------------------------------------------------------------------------------------------
+# Measurements
+# --------------------------------------------------------------------------------------------
+
+
+def iperf(port: int, secs: int, streams: int) -> tuple[float, int]:
+    out = run(
+        ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", str(secs), "-P", str(streams), "-J"],
+        timeout=secs + 40,
+    )
+    d = json.loads(out)
+    if d.get("error"):
+        raise RuntimeError("iperf3: " + d["error"])
+    r = d["end"]["sum_received"]
+    return r["bits_per_second"] / 1e9, int(r["bytes"])
+
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def wrk(port: int, secs: int, close: bool, conns: int) -> dict:
+    cmd = ["wrk", "-t", "2", "-c", str(conns), "-d", f"{secs}s", "--latency", "--timeout", "5s"]
+    if close:
+        cmd += ["-H", "Connection: close"]
+    out = run(cmd + [f"http://127.0.0.1:{port}/128.bin"], timeout=secs + 40)
+    res = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
+    for pct in ("50", "99"):
+        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        res[f"p{pct}"] = float(m.group(1)) * UNITS[m.group(2)] if m else None
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    res["errors"] = sum(map(int, m.groups())) if m else 0
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    res["errors"] += int(m.group(1)) if m else 0
+    return res
+
+
+def settle_rss(pids: list[int], secs: float = 1.0) -> list[int]:
+    time.sleep(secs)
+    return [rss_kib(p) for p in pids]
+
+
+def measure_variant(v: Variant, svc: Services, procs: Procs, work: Path, a) -> dict:
+    r: dict = {}
+    t = start_tunnel(v, svc, procs, work)
+    try:
+        pids = t.pids()
+        if pids:
+            r["idle_rss"] = settle_rss(pids)
+        # 1 stream, with CPU accounting.
+        cpu0 = sum(cpu_seconds(p) for p in pids)
+        r["gbps1"], nbytes = iperf(t.iperf, a.secs, 1)
+        if pids:
+            r["cpu_per_gb"] = (sum(cpu_seconds(p) for p in pids) - cpu0) / (nbytes / 1e9)
+        r["gbps8"], _ = iperf(t.iperf, a.secs, 8)
+        ka = wrk(t.http, a.secs, close=False, conns=a.wrk_conns)
+        r.update(ka_rps=ka["rps"], ka_p50=ka["p50"], ka_p99=ka["p99"], ka_errors=ka["errors"])
+        nc = wrk(t.http, a.secs, close=True, conns=a.wrk_close_conns)
+        r.update(nc_rps=nc["rps"], nc_p99=nc["p99"], nc_errors=nc["errors"])
+        if pids:
+            before = settle_rss(pids)
+            socks = open_held(t.hold, a.held)
+            try:
+                after = settle_rss(pids, 2.0)
+                r["held_kib"] = [(b - a0) / a.held for a0, b in zip(before, after)]
+                r["held_rss"] = after
+            finally:
+                for s in socks:
+                    s.close()
+    finally:
+        stop_tunnel(t, procs)
+    return r
+
+
+def growth_point(v: Variant, svc: Services, procs: Procs, work: Path, held: list[int], proxies: int) -> dict:
+    """RSS and CPU of each side with `proxies` tcp proxies: idle, then at each held count."""
+    r: dict = {"held": {}}
+    t = start_tunnel(v, svc, procs, work, n_extra_proxies=proxies - 1, hold_only=True)
+    try:
+        pids = t.pids()
+        r["startup_cpu"] = [cpu_seconds(p) for p in pids]
+        time.sleep(1.0)
+        cpu0 = [cpu_seconds(p) for p in pids]
+        time.sleep(5.0)
+        r["idle_cpu_5s"] = [cpu_seconds(p) - c for p, c in zip(pids, cpu0)]
+        r["idle_rss"] = [rss_kib(p) for p in pids]
+        socks: list[socket.socket] = []
+        try:
+            for n in held:
+                cpu0 = [cpu_seconds(p) for p in pids]
+                socks += open_held(t.hold, n - len(socks), timeout=120)
+                rss = settle_rss(pids, 2.0)
+                cpu = [cpu_seconds(p) - c for p, c in zip(pids, cpu0)]
+                r["held"][n] = {"rss": rss, "open_cpu": cpu}
+        finally:
+            for s in socks:
+                s.close()
+    finally:
+        stop_tunnel(t, procs)
+    return r
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------
+
+
+def med(xs: list[float]) -> float | None:
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def cell(xs: list, fmt: str, scale: float = 1.0) -> str:
+    xs = [x * scale for x in xs if x is not None]
+    if not xs:
+        return "–"
+    m = statistics.median(xs)
+    if len(xs) == 1:
+        return format(m, fmt)
+    return f"{format(m, fmt)} ({format(min(xs), fmt)}–{format(max(xs), fmt)})"
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{model}, {os.cpu_count()} cores, {mem:.0f} GiB, Linux {platform.release()}"
+
+
+def rathole_version() -> str:
+    try:
+        out = subprocess.run([str(RATHOLE), "--version"], capture_output=True, text=True, timeout=10).stdout
+    except OSError as e:
+        return f"? ({e})"
+    m = re.search(r"Build Version:\s*(\S+)", out)
+    return m.group(1) if m else "?"
+
+
+def nginx_version() -> str:
+    try:
+        p = subprocess.run(["nginx", "-v"], capture_output=True, text=True, timeout=10)
+    except OSError as e:
+        return f"nginx ? ({e})"
+    return (p.stderr or p.stdout).strip().replace("nginx version: ", "")
+
+
+def versions() -> str:
+    def first_line(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip().splitlines()[0]
+        except Exception as e:  # noqa: BLE001 - a version string is best effort
+            return f"? ({e})"
+
+    rev = first_line(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+    dirty = first_line(["sh", "-c", f"git -C {ROOT} status --porcelain --untracked-files=no | wc -l"])
+    return (
+        f"frp-rs {rev}{' (+uncommitted changes)' if dirty not in ('0', '') else ''}, "
+        f"frp {first_line([str(FRP_DIR / 'frps'), '--version'])}, "
+        f"rathole {rathole_version()}, "
+        f"{first_line(['iperf3', '--version'])}, {first_line(['wrk', '--version']).split(' [')[0]}, "
+        f"{nginx_version()}, {first_line(['rustc', '--version'])}"
+    )
+
+
+def render(data: dict) -> str:
+    a = data["args"]
+    res = data["results"]
+    out = []
+    out.append(f"## Suite run {data['started']}\n")
+    out.append(f"Command: `{data['command']}`  ")
+    out.append(f"Machine: {data['machine']}  ")
+    out.append(f"Versions: {data['versions']}  ")
+    out.append(
+        f"Method: {a['repeats']} repeats, variants interleaved in a random order each repeat; "
+        f"cells are median (min–max). iperf3 {a['secs']} s; wrk 2 threads, {a['secs']} s, "
+        f"{a['wrk_conns']} keep-alive connections / {a['wrk_close_conns']} with `Connection: close`, "
+        f"nginx 1 worker serving 128 bytes; {a['held']} idle connections held through the tunnel. "
+        "CPU s/GB: utime+stime of the tunnel's server and client over the 1-stream run. "
+        "Everything on one loopback, all processes sharing the same 2 cores.\n"
+    )
+    out.append(
+        "| variant | 1 stream Gbit/s | 8 streams Gbit/s | keep-alive req/s | p50 / p99 ms | "
+        "new conns/s | p99 ms | KiB per held conn srv + cli | idle RSS MiB srv / cli | CPU s per GB |"
+    )
+    out.append("|---|---|---|---|---|---|---|---|---|---|")
+    for v in VARIANTS:
+        rs = res.get(v.label)
+        if not rs:
+            continue
+        ok = [r for r in rs if "error" not in r]
+        errs = [r["error"] for r in rs if "error" in r]
+        if not ok:
+            out.append(f"| {v.label} | failed: {errs[0][:120]} |||||||||")
+            continue
+        g = lambda k, i=None: [r[k] if i is None else r[k][i] for r in ok if k in r]  # noqa: E731
+        held = [sum(r["held_kib"]) for r in ok if "held_kib" in r]
+        held_s, held_c = g("held_kib", 0), g("held_kib", 1)
+        idle_s = [x / 1024 for x in g("idle_rss", 0)]
+        idle_c = [x / 1024 for x in g("idle_rss", 1)]
+        p = lambda k: "–" if med(g(k)) is None else f"{med(g(k)):.2f}"  # noqa: E731
+        held_cell = "–" if not held else f"{med(held):.1f} ({med(held_s):.1f} + {med(held_c):.1f})"
+        idle_cell = "–" if not idle_s else f"{med(idle_s):.1f} / {med(idle_c):.1f}"
+        note = f" ({len(errs)} failed run(s): {errs[0][:80]})" if errs else ""
+        out.append(
+            f"| {v.label}{note} | {cell(g('gbps1'), '.2f')} | {cell(g('gbps8'), '.2f')} | "
+            f"{cell(g('ka_rps'), '.1f', 1e-3)}k | {p('ka_p50')} / {p('ka_p99')} | "
+            f"{cell(g('nc_rps'), '.1f', 1e-3)}k | {p('nc_p99')} | {held_cell} | {idle_cell} | "
+            f"{cell(g('cpu_per_gb'), '.2f')} |"
+        )
+    errors = [
+        f"{label}: wrk reported {sum(r.get('ka_errors', 0) + r.get('nc_errors', 0) for r in rs)} socket errors"
+        for label, rs in res.items()
+        if sum(r.get("ka_errors", 0) + r.get("nc_errors", 0) for r in rs if "error" not in r)
+    ]
+    if errors:
+        out.append("\nwrk errors (counted in no figure above, listed for honesty): " + "; ".join(errors) + "\n")
+    out.append("")
+    out += render_targets(res)
+    if data.get("growth"):
+        out += render_growth(data["growth"], a)
+    if data.get("lossy"):
+        out.append(data["lossy"])
+    return "\n".join(out) + "\n"
+
+
+def ratio_rows(res: dict) -> list[tuple[str, float | None, float | None, str, bool | None]]:
+    def m(label: str, key: str, idx: int | None = None):
+        rs = [r for r in res.get(label, []) if "error" not in r and key in r]
+        return med([r[key] if idx is None else r[key][idx] for r in rs])
+
+    rows = []
+
+    def target(name, ours, theirs, want, cmp="ge"):
+        if ours is None or theirs is None or theirs == 0:
+            rows.append((name, ours, theirs, f"{want}", None))
+            return
+        ratio = ours / theirs
+        ok = ratio >= want if cmp == "ge" else ratio <= want
+        rows.append((name, ours, theirs, f"{ratio:.2f}× (want {'≥' if cmp == 'ge' else '≤'} {want}×)", ok))
+
+    D, FD, OD = "direct (no tunnel)", "frp default (TLS + tcpMux)", "ours default (TLS + tcpMux)"
+    FP, OP, RH = "frp tcpMux off, TLS off", "ours tcpMux off, TLS off", "rathole 0.5 (tcp, plaintext)"
+    target("default: 1-stream Gbit/s vs frp default", m(OD, "gbps1"), m(FD, "gbps1"), 2.0)
+    target("default: 1-stream Gbit/s vs rathole plaintext", m(OD, "gbps1"), m(RH, "gbps1"), 1.0)
+    target("default: 8-stream Gbit/s vs frp default", m(OD, "gbps8"), m(FD, "gbps8"), 2.0)
+    target("default: 8-stream Gbit/s vs rathole plaintext", m(OD, "gbps8"), m(RH, "gbps8"), 1.0)
+    target("no mux, no TLS: 1-stream Gbit/s vs direct", m(OP, "gbps1"), m(D, "gbps1"), 0.6)
+    target("no mux, no TLS: CPU s/GB vs frp's splice path", m(OP, "cpu_per_gb"), m(FP, "cpu_per_gb"), 1.0, "le")
+    target("default: keep-alive req/s vs rathole", m(OD, "ka_rps"), m(RH, "ka_rps"), 1.2)
+    target("no mux, no TLS: keep-alive req/s vs rathole", m(OP, "ka_rps"), m(RH, "ka_rps"), 1.2)
+    target("default: new conns/s vs frp default", m(OD, "nc_rps"), m(FD, "nc_rps"), 3.0)
+    for side, i in (("frps", 0), ("frpc", 1)):
+        target(
+            f"default: {side} KiB per held conn vs frp's",
+            m(OD, "held_kib", i),
+            m(FD, "held_kib", i),
+            0.25,
+            "le",
+        )
+        target(
+            f"no mux, no TLS: {side} KiB per held conn vs frp's",
+            m(OP, "held_kib", i),
+            m(FP, "held_kib", i),
+            0.25,
+            "le",
+        )
+    target("quic: 1-stream Gbit/s vs frp quic", m("ours quic", "gbps1"), m("frp quic", "gbps1"), 3.0)
+    target("kcp: 1-stream Gbit/s vs frp kcp", m("ours kcp", "gbps1"), m("frp kcp", "gbps1"), 10.0)
+    return rows
+
+
+def render_targets(res: dict) -> list[str]:
+    out = ["### Targets (issue 5), ratios of the medians above\n"]
+    out.append("| target | ours | reference | ratio | met |")
+    out.append("|---|---|---|---|---|")
+    for name, ours, theirs, ratio, ok in ratio_rows(res):
+        f = lambda x: "–" if x is None else (f"{x:.3g}" if x < 100 else f"{x:,.0f}")  # noqa: E731
+        out.append(f"| {name} | {f(ours)} | {f(theirs)} | {ratio} | {'–' if ok is None else ('yes' if ok else '**no**')} |")
+    out.append("")
+    return out
+
+
+def render_growth(growth: dict, a: dict) -> list[str]:
+    out = ["### Cost growth (default config: TLS + tcpMux)\n"]
+    out.append(
+        "RSS in MiB of server / client; CPU s = server + client CPU spent opening the connections "
+        "of that step (from the previous count), or, for proxies, starting up and then idling 5 s. "
+        "Medians over the repeats.\n"
+    )
+    held = a["growth_held"]
+    out.append("| impl | " + " | ".join(f"{n} held: RSS srv / cli, CPU s" for n in held) + " |")
+    out.append("|---|" + "---|" * len(held))
+    for impl, runs in growth.items():
+        cells = []
+        for n in held:
+            pts = [r["held"].get(str(n)) or r["held"].get(n) for r in runs if "error" not in r]
+            pts = [p for p in pts if p]
+            if not pts:
+                cells.append("–")
+                continue
+            s = med([p["rss"][0] / 1024 for p in pts])
+            c = med([p["rss"][1] / 1024 for p in pts])
+            cpu = med([sum(p["open_cpu"]) for p in pts])
+            cells.append(f"{s:.1f} / {c:.1f}, {cpu:.2f}")
+        out.append(f"| {impl} | " + " | ".join(cells) + " |")
+    out.append("")
+    proxies = a["growth_proxies"]
+    out.append(
+        "| impl | "
+        + " | ".join(f"{n} proxies: RSS srv / cli, startup CPU s, idle CPU s per 5 s" for n in proxies)
+        + " |"
+    )
+    out.append("|---|" + "---|" * len(proxies))
+    for impl in growth:
+        cells = []
+        for n in proxies:
+            rs = [r for r in growth.get(f"{impl}@{n}", []) if "error" not in r]
+            if not rs:
+                cells.append("–")
+                continue
+            s = med([r["idle_rss"][0] / 1024 for r in rs])
+            c = med([r["idle_rss"][1] / 1024 for r in rs])
+            st = med([sum(r["startup_cpu"]) for r in rs])
+            idle = med([sum(r["idle_cpu_5s"]) for r in rs])
+            cells.append(f"{s:.1f} / {c:.1f}, {st:.2f}, {idle:.3f}")
+        if "@" not in impl:
+            out.append(f"| {impl} | " + " | ".join(cells) + " |")
+    out.append("")
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------------------------
+
+
+def run_lossy(repeats: int, out_dir: Path) -> str:
+    """Runs the lossy-link benchmark (bench/lossy/run.sh) and returns its report, headings
+    demoted one level to sit inside the suite's section."""
+    out = out_dir / "lossy.md"
+    env = dict(os.environ, OUT=str(out), REPS=str(repeats))
+    p = subprocess.run([str(ROOT / "bench" / "lossy" / "run.sh")], env=env, timeout=3600)
+    if p.returncode != 0 or not out.exists():
+        return f"### Lossy link\n\nbench/lossy/run.sh failed (exit {p.returncode}).\n"
+    return re.sub(r"^(#+) ", r"#\1 ", out.read_text(), flags=re.M)
+
+
+def splice_results(path: Path, section: str) -> None:
+    """Replaces the suite's section of RESULTS.md (between markers), keeping everything else."""
+    begin, end = "<!-- suite:begin -->", "<!-- suite:end -->"
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    block = f"{begin}\n{section}{end}\n"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        text = head + block + tail.lstrip("\n")
+    else:
+        lines = text.split("\n", 1)
+        text = lines[0] + "\n\n" + block + "\n" + (lines[1].lstrip("\n") if len(lines) > 1 else "")
+    path.write_text(text)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--secs", type=int, default=5, help="seconds per iperf3/wrk run")
+    ap.add_argument("--held", type=int, default=1000, help="idle connections held per variant")
+    ap.add_argument("--wrk-conns", type=int, default=64)
+    ap.add_argument("--wrk-close-conns", type=int, default=32)
+    ap.add_argument("--only", default="", help="regex: run only variants whose label matches")
+    ap.add_argument("--growth", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--growth-held", default="10,100,1000,5000")
+    ap.add_argument("--growth-proxies", default="1,10,100")
+    ap.add_argument(
+        "--lossy",
+        action=argparse.BooleanOptionalAction,
+        default=os.geteuid() == 0,
+        help="also run bench/lossy/run.sh (needs root; default: when root)",
+    )
+    ap.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"), help="markdown file to update ('-': stdout only)")
+    ap.add_argument("--json", default=str(ROOT / ".cache" / "bench" / "suite-latest.json"))
+    ap.add_argument("--render", help="only render a saved JSON file")
+    a = ap.parse_args()
+
+    if a.render:
+        data = json.loads(Path(a.render).read_text())
+        section = render(data)
+        print(section)
+        if a.out != "-":
+            splice_results(Path(a.out), section)
+        return 0
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    needed = max(max(int(x) for x in a.growth_held.split(",")), a.held) * 2 + 1000
+    if hard < needed:
+        print(f"warning: fd limit {hard} < {needed}; held-connection figures may fail", file=sys.stderr)
+
+    for tool in ("iperf3", "wrk", "nginx"):
+        if not shutil.which(tool):
+            print(f"suite: {tool} not found (bench/run.sh installs it)", file=sys.stderr)
+            return 2
+    for need in (FRP_DIR / "frps", FRP_DIR / "frpc", OURS_DIR / "frps", OURS_DIR / "frpc", RATHOLE):
+        if not need.exists():
+            print(f"suite: {need} missing (bench/run.sh fetches/builds it)", file=sys.stderr)
+            return 2
+
+    variants = [v for v in VARIANTS if re.search(a.only, v.label)]
+    work = Path(tempfile.mkdtemp(prefix="frp-bench-"))
+    procs = Procs(work)
+    stop = {"now": False}
+
+    def on_signal(signum, _frame):
+        stop["now"] = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    data = {
+        "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "command": "bench/run.sh " + " ".join(sys.argv[1:]),
+        "machine": machine(),
+        "versions": versions(),
+        "args": {
+            "repeats": a.repeats,
+            "secs": a.secs,
+            "held": a.held,
+            "wrk_conns": a.wrk_conns,
+            "wrk_close_conns": a.wrk_close_conns,
+            "growth_held": [int(x) for x in a.growth_held.split(",")],
+            "growth_proxies": [int(x) for x in a.growth_proxies.split(",")],
+        },
+        "results": {},
+        "growth": {},
+    }
+    json_path = Path(a.json)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        svc = Services(procs, work)
+        for rep in range(a.repeats):
+            order = variants[:]
+            random.shuffle(order)
+            for v in order:
+                t0 = time.monotonic()
+                try:
+                    r = measure_variant(v, svc, procs, work, a)
+                except Exception as e:  # noqa: BLE001 - one failed variant must not end the run
+                    r = {"error": str(e).replace("\n", " ")}
+                data["results"].setdefault(v.label, []).append(r)
+                print(f"[{rep + 1}/{a.repeats}] {v.label}: {json.dumps(r)} ({time.monotonic() - t0:.0f}s)", flush=True)
+                json_path.write_text(json.dumps(data, indent=1))
+        if a.growth:
+            impls = [Variant("frp default", "frp"), Variant("ours default", "ours")]
+            impls = [v for v in impls if re.search(a.only, v.label) or not a.only]
+            for rep in range(a.repeats):
+                for v in random.sample(impls, len(impls)):
+                    try:
+                        r = growth_point(v, svc, procs, work, data["args"]["growth_held"], 1)
+                    except Exception as e:  # noqa: BLE001
+                        r = {"error": str(e).replace("\n", " ")}
+                    data["growth"].setdefault(v.label, []).append(r)
+                    print(f"[growth {rep + 1}] {v.label}: {json.dumps(r)}", flush=True)
+                    for n in data["args"]["growth_proxies"]:
+                        try:
+                            r = growth_point(v, svc, procs, work, [], n)
+                        except Exception as e:  # noqa: BLE001
+                            r = {"error": str(e).replace("\n", " ")}
+                        data["growth"].setdefault(f"{v.label}@{n}", []).append(r)
+                        print(f"[growth {rep + 1}] {v.label} {n} proxies: {json.dumps(r)}", flush=True)
+                    json_path.write_text(json.dumps(data, indent=1))
+    except KeyboardInterrupt:
+        print("interrupted; reporting what was measured", file=sys.stderr)
+    finally:
+        procs.stop_all()
+        try:
+            svc.hold.close()  # type: ignore[possibly-undefined]
+        except Exception:  # noqa: BLE001
+            pass
+        shutil.rmtree(work, ignore_errors=True)
+    json_path.write_text(json.dumps(data, indent=1))
+    if a.lossy and not stop["now"]:
+        data["lossy"] = run_lossy(a.repeats, json_path.parent)
+        json_path.write_text(json.dumps(data, indent=1))
+    section = render(data)
+    print(section)
+    if a.out != "-":
+        splice_results(Path(a.out), section)
+        print(f"wrote {a.out} (raw: {json_path})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
