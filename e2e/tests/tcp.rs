@@ -336,3 +336,30 @@ async fn tls_mutual(ctx: Ctx) -> Result<()> {
 }
 
 interop_test!(tls_mutual_verified, tls_mutual);
+
+/// A burst of 300 user connections at once with no pooled work connections: every one needs
+/// its own `ReqWorkConn`, more than the control queue holds (frps must wait for room, as frp's
+/// blocking send does, not fail the user connection), for tcpMux on and off.
+async fn burst(ctx: Ctx, tcp_mux: bool) -> Result<()> {
+    let echo = EchoServer::start().await?;
+    let frps = ctx
+        .start_frps(|port| FrpsConfig::new(port).token(TOKEN).tcp_mux(tcp_mux))
+        .await?;
+    let port = free_ports(1)?[0];
+    let frpc = ctx.start_frpc(
+        &FrpcConfig::new(frps.port())
+            .token(TOKEN)
+            .tcp_mux(tcp_mux)
+            .proxy(TcpProxy::new("burst", echo.port(), port)),
+    )?;
+    wait_tunnel(port, TUNNEL_TIMEOUT, &[&frps, &frpc]).await?;
+    concurrent_round_trips(port, 300, 4096, Duration::from_secs(60))
+        .await
+        .context("300 simultaneous connections")?;
+    frps.ensure_running()?;
+    frpc.ensure_running()?;
+    Ok(())
+}
+
+interop_test!(burst_mux, |ctx| burst(ctx, true));
+interop_test!(burst_nomux, |ctx| burst(ctx, false));

@@ -281,14 +281,9 @@ async fn serve_tcp_work_conn<N: Net>(
     start: StartWorkConn,
     t: LocalTarget,
 ) {
-    // frp's order on the client: the limiter on the raw work connection, then encryption,
-    // then compression (`client/proxy/proxy.go`).
-    let work: BoxStream = match &t.limiter {
-        Some(l) => Box::new(proxies::limit::RateLimited::new(work, l.clone())),
-        None => work,
-    };
-    let mut remote = proxies::relay::wrap_stream(work, t.encryption_key.as_ref(), t.compression);
-    let dial = net.connect_tcp(&t.local_ip, t.local_port);
+    // Boxed so the dial's state is freed once connected instead of staying in this future,
+    // which lives as long as the connection.
+    let dial = Box::pin(net.connect_tcp(&t.local_ip, t.local_port));
     let mut local = match tokio::time::timeout(LOCAL_DIAL_TIMEOUT, dial).await {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
@@ -315,8 +310,25 @@ async fn serve_tcp_work_conn<N: Net>(
             }
         }
     }
-    let r = proxies::relay::join_report(&mut remote, &mut local, proxies::relay::HALF_CLOSE_LINGER)
-        .await;
+    // The join may last for hours: keep only what it needs.
+    drop(start);
+    let linger = proxies::relay::HALF_CLOSE_LINGER;
+    let r = if t.limiter.is_none() && t.encryption_key.is_none() && !t.compression {
+        drop(t);
+        // Nothing to transform: two plain TCP sockets are spliced in the kernel
+        // (`proxies::splice`); other transports get the buffered relay.
+        proxies::splice::join_plain(work, Box::new(local), linger).await
+    } else {
+        // frp's order on the client: the limiter on the raw work connection, then encryption,
+        // then compression (`client/proxy/proxy.go`).
+        let work: BoxStream = match &t.limiter {
+            Some(l) => Box::new(proxies::limit::RateLimited::new(work, l.clone())),
+            None => work,
+        };
+        let mut remote =
+            proxies::relay::wrap_stream(work, t.encryption_key.as_ref(), t.compression);
+        proxies::relay::join_report(&mut remote, &mut local, linger).await
+    };
     match r.error {
         None => debug!(
             "join connections closed: {} B to local, {} B from local",

@@ -145,7 +145,10 @@ impl<N: Net> ClientSession<N> {
         let cancel = self.cancel.clone();
         self.tasks.spawn(
             async move {
-                let mut conn = match connector.connect().await {
+                // Boxed: dialling (TCP, TLS handshake) needs a large future, and this task
+                // lives as long as the work connection it opens; unboxed, every held
+                // connection would keep that space (~11 KiB) after the dial is done.
+                let mut conn = match Box::pin(connector.connect()).await {
                     Ok(c) => c,
                     Err(e) => {
                         warn!("start new connection to server error: {e}");

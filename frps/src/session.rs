@@ -104,12 +104,18 @@ impl ControlHandle {
             Ok(c) => c,
             Err(async_channel::TryRecvError::Closed) => return Err(WorkConnError::Closed),
             Err(async_channel::TryRecvError::Empty) => {
-                self.request_work_conn()?;
+                let wait = async {
+                    self.request_work_conn().await?;
+                    inner
+                        .pool_rx
+                        .recv()
+                        .await
+                        .map_err(|_| WorkConnError::Closed)
+                };
                 tokio::select! {
                     _ = inner.cancel.cancelled() => return Err(WorkConnError::Closed),
-                    got = tokio::time::timeout(inner.user_conn_timeout, inner.pool_rx.recv()) => match got {
-                        Ok(Ok(c)) => c,
-                        Ok(Err(_)) => return Err(WorkConnError::Closed),
+                    got = tokio::time::timeout(inner.user_conn_timeout, wait) => match got {
+                        Ok(r) => r?,
                         Err(_) => {
                             warn!("{}", WorkConnError::Timeout);
                             return Err(WorkConnError::Timeout);
@@ -118,7 +124,13 @@ impl ControlHandle {
                 }
             }
         };
-        let _ = self.request_work_conn();
+        // The replacement request, like frp's, waits for room in the control queue (a burst of
+        // user connections must not fail because the queue is momentarily full); a session
+        // that ends meanwhile drops it.
+        tokio::select! {
+            _ = inner.cancel.cancelled() => {}
+            _ = self.request_work_conn() => {}
+        }
         Ok(conn)
     }
 
@@ -127,10 +139,12 @@ impl ControlHandle {
         self.0.pool_count + 1
     }
 
-    fn request_work_conn(&self) -> Result<(), WorkConnError> {
+    /// Queues a `ReqWorkConn` for the client, waiting for room (frp's blocking `sendCh <-`).
+    async fn request_work_conn(&self) -> Result<(), WorkConnError> {
         self.0
             .msg_tx
-            .try_send(Message::ReqWorkConn(ReqWorkConn::default()))
+            .send(Message::ReqWorkConn(ReqWorkConn::default()))
+            .await
             .map_err(|_| WorkConnError::Closed)
     }
 
@@ -204,7 +218,10 @@ impl<N: Net> ControlSession<N> {
             .map(|rx| tokio::spawn(control::write_loop(wr, rx, cancel.clone())));
 
         for _ in 0..self.handle.0.pool_count {
-            let _ = self.handle.request_work_conn();
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = self.handle.request_work_conn() => {}
+            }
         }
         loop {
             let check = self.heartbeat.poll_timeout().map(Instant::from_std);

@@ -1,7 +1,10 @@
 //! Moving bytes between a user connection and a work connection.
 //!
-//! * [`pump`] / [`pump_report`]: the bidirectional copy frp does with golib `io.Join`, with one
-//!   16 KiB buffer per direction (golib uses a pooled 16 KiB buffer too), allocated once.
+//! * [`pump`] / [`pump_report`]: the bidirectional copy frp does with golib `io.Join`, with a
+//!   16 KiB buffer per direction that is held only while that direction moves data: it comes
+//!   from [`crate::pool`] right before a read and goes back when the read would block with
+//!   nothing left to write, so an idle joined connection holds no copy buffer at all (golib
+//!   holds its pooled 16 KiB buffer per direction for the whole connection).
 //!   Unlike `io.Join`, which closes both connections as soon as either direction ends, EOF on
 //!   one side only shuts down the *write* half of the other side; the opposite direction keeps
 //!   flowing until it ends too. Callers that want frp's "first EOF ends all" or an idle timeout
@@ -22,13 +25,14 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::compress_stream::SnappyStream;
 use crate::crypto_stream::CryptoStream;
+use crate::pool::RelayBuf;
 
 /// How long the remaining direction of a half-closed relay may sit idle before the relay ends
 /// (see [`join_report`]).
 pub const HALF_CLOSE_LINGER: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Per-direction copy buffer size (golib `io.Join` uses 16 KiB pooled buffers).
-pub const RELAY_BUF_SIZE: usize = 16 * 1024;
+pub use crate::pool::RELAY_BUF_SIZE;
 
 /// What a finished (or failed) [`pump_report`] moved.
 #[derive(Debug)]
@@ -96,28 +100,12 @@ where
 {
     let mut ab = Direction::new();
     let mut ba = Direction::new();
-    let mut idle: Option<Pin<Box<tokio::time::Sleep>>> = None;
-    let mut moved = 0u64;
+    let mut idle = Linger::new(linger);
     let result = poll_fn(|cx| {
         let ab_done = ab.poll_copy(cx, &mut *a, &mut *b)?.is_ready();
         let ba_done = ba.poll_copy(cx, &mut *b, &mut *a)?.is_ready();
-        if ab_done && ba_done {
-            return Poll::Ready(Ok(()));
-        }
-        if !(ab_done || ba_done) {
-            return Poll::Pending;
-        }
-        // Half-closed: restart the idle timer whenever the remaining direction moves.
-        let total = ab.total + ba.total;
-        let timer = idle.get_or_insert_with(|| Box::pin(tokio::time::sleep(linger)));
-        if total != moved {
-            moved = total;
-            timer.as_mut().reset(tokio::time::Instant::now() + linger);
-        }
-        match timer.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Ok(())),
-            Poll::Pending => Poll::Pending,
-        }
+        idle.poll_end(cx, ab_done, ba_done, ab.total + ba.total)
+            .map(Ok)
     })
     .await;
     PumpReport {
@@ -127,9 +115,57 @@ where
     }
 }
 
-/// One copy direction: its buffer and progress.
+/// [`join_report`]'s end condition, shared with the splice relay (`crate::splice`): both
+/// directions done, or one done and the other without progress for `linger`.
+pub(crate) struct Linger {
+    linger: std::time::Duration,
+    /// Armed at the first half-close; boxed because most joins never need it.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    moved: u64,
+}
+
+impl Linger {
+    pub(crate) fn new(linger: std::time::Duration) -> Self {
+        Self {
+            linger,
+            timer: None,
+            moved: 0,
+        }
+    }
+
+    /// Ready when the join should end, given which directions are done and the bytes moved so
+    /// far in both directions together.
+    pub(crate) fn poll_end(
+        &mut self,
+        cx: &mut Context<'_>,
+        ab_done: bool,
+        ba_done: bool,
+        total: u64,
+    ) -> Poll<()> {
+        if ab_done && ba_done {
+            return Poll::Ready(());
+        }
+        if !(ab_done || ba_done) {
+            return Poll::Pending;
+        }
+        // Half-closed: restart the idle timer whenever the remaining direction moves.
+        let linger = self.linger;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(linger)));
+        if total != self.moved {
+            self.moved = total;
+            timer.as_mut().reset(tokio::time::Instant::now() + linger);
+        }
+        timer.as_mut().poll(cx)
+    }
+}
+
+/// One copy direction: its (borrowed) buffer and progress.
 struct Direction {
-    buf: Box<[u8]>,
+    /// Held only while bytes are in flight or a read is being attempted; `None` while the
+    /// direction waits for its reader (an idle direction costs no buffer).
+    buf: Option<RelayBuf>,
     /// Unwritten data is `buf[pos..cap]`.
     pos: usize,
     cap: usize,
@@ -143,7 +179,7 @@ struct Direction {
 impl Direction {
     fn new() -> Self {
         Self {
-            buf: vec![0u8; RELAY_BUF_SIZE].into_boxed_slice(),
+            buf: None,
             pos: 0,
             cap: 0,
             total: 0,
@@ -168,11 +204,18 @@ impl Direction {
         }
         loop {
             if self.pos == self.cap && !self.read_eof {
-                let mut rb = ReadBuf::new(&mut self.buf);
+                let buf = self.buf.get_or_insert_with(RelayBuf::take);
+                let mut rb = ReadBuf::new(buf);
                 match Pin::new(&mut *reader).poll_read(cx, &mut rb) {
                     Poll::Ready(Ok(())) => {}
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Ready(Err(e)) => {
+                        self.buf = None;
+                        return Poll::Ready(Err(e));
+                    }
                     Poll::Pending => {
+                        // A pending read consumed nothing and everything read before is
+                        // written: the buffer holds no data, so it goes back to the pool.
+                        self.buf = None;
                         // Nothing more to send right now: make sure what was written leaves
                         // any buffering wrapper (crypto/snappy keep accepted bytes pending).
                         if self.need_flush {
@@ -185,20 +228,23 @@ impl Direction {
                 let n = rb.filled().len();
                 if n == 0 {
                     self.read_eof = true;
+                    self.buf = None;
                 } else {
                     self.pos = 0;
                     self.cap = n;
                 }
             }
-            while self.pos < self.cap {
-                let n =
-                    ready!(Pin::new(&mut *writer).poll_write(cx, &self.buf[self.pos..self.cap]))?;
-                if n == 0 {
-                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            if let Some(buf) = &self.buf {
+                while self.pos < self.cap {
+                    let n =
+                        ready!(Pin::new(&mut *writer).poll_write(cx, &buf[self.pos..self.cap]))?;
+                    if n == 0 {
+                        return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                    }
+                    self.pos += n;
+                    self.total += n as u64;
+                    self.need_flush = true;
                 }
-                self.pos += n;
-                self.total += n as u64;
-                self.need_flush = true;
             }
             if self.read_eof {
                 // Half-close: the reader is done, so end the writer's send side.
@@ -394,5 +440,81 @@ mod join_tests {
             .expect("task");
         assert_eq!((report.a_to_b, report.b_to_a), (7, 8));
         assert!(report.error.is_none());
+    }
+}
+
+#[cfg(test)]
+mod pool_tests {
+    use std::time::Duration;
+
+    use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt};
+
+    use super::join_report;
+    use crate::pool::{free_on_this_thread, lent_on_this_thread};
+
+    /// Lets the spawned relay run until it waits on its streams (current-thread runtime).
+    async fn settle() {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// A joined connection holds copy buffers only while bytes wait to be written; idle, it
+    /// holds none, and the buffers it used are back on the free list.
+    #[tokio::test]
+    async fn idle_join_holds_no_buffer() {
+        let (mut user, user_far) = duplex(64 * 1024);
+        let (mut work, work_far) = duplex(1024);
+        let join = tokio::spawn(async move {
+            let (mut a, mut b) = (user_far, work_far);
+            join_report(&mut a, &mut b, Duration::from_secs(10)).await
+        });
+        // A hundred more idle joins: reading found nothing, so none keeps a buffer, and the
+        // pool holds the one buffer each of them tried a read with, in turn.
+        let mut idle = Vec::new();
+        for _ in 0..100 {
+            let ((near_a, mut a), (near_b, mut b)) = (duplex(1024), duplex(1024));
+            let task =
+                tokio::spawn(
+                    async move { join_report(&mut a, &mut b, Duration::from_secs(10)).await },
+                );
+            idle.push((near_a, near_b, task));
+        }
+        settle().await;
+        assert!(
+            idle.iter().all(|(_, _, t)| !t.is_finished()),
+            "still joined"
+        );
+        assert_eq!(lent_on_this_thread(), 0, "idle joins hold nothing");
+        assert_eq!(free_on_this_thread(), 1);
+
+        // 8 KiB into a 1 KiB pipe that nobody reads: the user→work direction must keep its
+        // buffer (it holds unwritten bytes).
+        user.write_all(&[7u8; 8192]).await.expect("write");
+        settle().await;
+        assert_eq!(
+            lent_on_this_thread(),
+            1,
+            "a blocked writer keeps its buffer"
+        );
+
+        let mut got = vec![0u8; 8192];
+        work.read_exact(&mut got).await.expect("drain");
+        work.write_all(b"pong").await.expect("write back");
+        let mut pong = [0u8; 4];
+        user.read_exact(&mut pong).await.expect("read back");
+        assert_eq!(&pong, b"pong");
+        settle().await;
+        assert_eq!(lent_on_this_thread(), 0, "idle again: no buffer held");
+        let free = free_on_this_thread();
+        assert!(
+            (1..=2).contains(&free),
+            "buffers went back to the pool ({free})"
+        );
+
+        drop((user, work));
+        let report = join.await.expect("join");
+        assert_eq!((report.a_to_b, report.b_to_a), (8192, 4));
+        assert_eq!(lent_on_this_thread(), 0);
     }
 }

@@ -40,6 +40,7 @@ pub mod quic;
 pub mod server;
 pub mod sniff;
 pub mod tls;
+pub mod tls_read;
 pub mod ws;
 
 pub use client::{ClientTransportOptions, Congestion, Connector, KcpTuning, Protocol, QuicOptions};

@@ -8,6 +8,7 @@
 //! The traits use return-position `impl Future + Send` (no `async_trait`), in the style
 //! of axum's `Listener`.
 
+use std::any::Any;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -16,9 +17,30 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// Any bidirectional byte stream that can be boxed into a [`BoxStream`].
-pub trait AsyncStream: AsyncRead + AsyncWrite + Unpin + Send {}
+///
+/// The `Any` accessors let a fast path find the concrete stream again after type erasure: the
+/// relay forwards with `splice(2)` when both ends of a join turn out to be plain
+/// `tokio::net::TcpStream`s (`proxies::splice`). Everyone else treats the stream as bytes.
+///
+/// A [`BoxStream`] is itself an `AsyncStream`, so on a box call through it, as in
+/// `(*stream).as_any()`: `stream.as_any()` with this trait in scope describes the box.
+pub trait AsyncStream: AsyncRead + AsyncWrite + Unpin + Send {
+    /// The concrete stream, to test its type before [`AsyncStream::into_any`].
+    fn as_any(&self) -> &dyn Any;
 
-impl<T: AsyncRead + AsyncWrite + Unpin + Send + ?Sized> AsyncStream for T {}
+    /// The concrete stream, to take it out of its box with `downcast`.
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> AsyncStream for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
+        self
+    }
+}
 
 /// The type-erased logical connection handed to the rest of the program: a TCP
 /// connection, a TLS session, a yamux stream, ... (erased once at the boundary).
@@ -156,7 +178,7 @@ impl Net for TokioNet {
         let host = host.to_owned();
         async move {
             let stream = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
-            stream.set_nodelay(true)?;
+            set_nodelay(&stream);
             Ok(stream)
         }
     }
@@ -195,6 +217,15 @@ impl Net for TokioNet {
     }
 }
 
+/// Turns Nagle off, as Go does for every TCP connection it dials or accepts (`net.newTCPConn`).
+/// A failure (the peer already reset the connection) is not worth failing the connection, and
+/// certainly not an `accept` loop, over: Go ignores it too.
+fn set_nodelay(stream: &tokio::net::TcpStream) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+    }
+}
+
 /// Socket buffer size requested for UDP sockets (frp: 4 MiB).
 const UDP_BUFFER: usize = 4 * 1024 * 1024;
 
@@ -210,7 +241,7 @@ impl Listener for TokioListener {
     async fn accept(&mut self) -> io::Result<(Self::Io, SocketAddr)> {
         // tokio's accept is cancel safe.
         let (stream, peer) = self.inner.accept().await?;
-        stream.set_nodelay(true)?;
+        set_nodelay(&stream);
         Ok((stream, peer))
     }
 
@@ -266,6 +297,27 @@ mod tests {
         s.read_exact(&mut buf).await.unwrap();
         assert_eq!(&buf, b"ping");
         client.await.unwrap();
+    }
+
+    /// A boxed TCP stream can be found and taken out again (the relay's splice fast path).
+    #[tokio::test]
+    async fn box_stream_downcasts_to_its_tcp_stream() {
+        let net = TokioNet::new();
+        let mut listener = net.bind_tcp("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (client, accepted) =
+            tokio::join!(net.connect_tcp("127.0.0.1", addr.port()), listener.accept());
+        let boxed: BoxStream = Box::new(client.unwrap());
+        assert!((*boxed).as_any().is::<tokio::net::TcpStream>());
+        assert!(boxed.as_any().is::<BoxStream>(), "the box describes itself");
+        let tcp = boxed
+            .into_any()
+            .downcast::<tokio::net::TcpStream>()
+            .expect("a TcpStream");
+        assert_eq!(tcp.peer_addr().unwrap(), addr);
+        let other: BoxStream = Box::new(tokio::io::duplex(64).0);
+        assert!(!(*other).as_any().is::<tokio::net::TcpStream>());
+        drop(accepted);
     }
 
     #[tokio::test]

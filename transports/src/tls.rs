@@ -1,4 +1,4 @@
-//! TLS between frpc and frps (rustls with the ring provider).
+//! TLS between frpc and frps (rustls with the aws-lc-rs provider, AES-128-GCM preferred).
 //!
 //! Mirrors frp v0.65.0 `pkg/transport/tls.go` (config building), `pkg/util/net/tls.go`
 //! (the `0x17` head byte) and `client/connector.go` (client options):
@@ -19,7 +19,7 @@
 //!   [`server_configs_with_quic`]).
 
 use std::fs::File;
-use std::io::{self, BufReader};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -28,6 +28,8 @@ use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+use crate::tls_read::LentBufReader;
 
 use crate::error::TransportError;
 use crate::sniff::FRP_TLS_HEAD_BYTE;
@@ -81,9 +83,36 @@ impl ServerTlsOptions {
     }
 }
 
+/// The crypto provider, with AES-128-GCM preferred over AES-256-GCM.
+///
+/// rustls lists AES-256-GCM first; Go (frp) prefers AES-128-GCM whenever the CPU has
+/// AES instructions (`crypto/tls` `defaultCipherSuitesTLS13`), so a Go peer negotiates
+/// AES-128-GCM with us either way. Preferring it ourselves makes frp-rs ↔ frp-rs use the
+/// same suite, which is about a third cheaper per byte (10 AES rounds instead of 14) and
+/// equally strong for this purpose. The order only decides among the suites both sides
+/// support; the server follows the client's order (rustls default, like Go).
 fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    provider
+        .cipher_suites
+        .sort_by_key(|s| !is_aes_128_gcm(s.suite()));
+    Arc::new(provider)
 }
+
+fn is_aes_128_gcm(suite: rustls::CipherSuite) -> bool {
+    use rustls::CipherSuite as C;
+    matches!(
+        suite,
+        C::TLS13_AES_128_GCM_SHA256
+            | C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+            | C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+    )
+}
+
+/// A client TLS stream as returned by [`connect`].
+pub type ClientTlsStream<S> = tokio_rustls::client::TlsStream<LentBufReader<S>>;
+/// A server TLS stream as returned by [`accept`].
+pub type ServerTlsStream<S> = tokio_rustls::server::TlsStream<LentBufReader<S>>;
 
 /// ALPN protocol id frp negotiates on QUIC (frp `client/connector.go`, `server/service.go`).
 pub const QUIC_ALPN: &[u8] = b"frp";
@@ -224,36 +253,48 @@ pub async fn connect<S>(
     name: ServerName<'static>,
     send_head_byte: bool,
     mut io: S,
-) -> io::Result<tokio_rustls::client::TlsStream<S>>
+) -> io::Result<ClientTlsStream<S>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     if send_head_byte {
         io.write_all(&[FRP_TLS_HEAD_BYTE]).await?;
     }
-    tokio_rustls::TlsConnector::from(config)
+    let io = LentBufReader::new(io);
+    let stream = tokio_rustls::TlsConnector::from(config)
         .connect(name, io)
-        .await
+        .await?;
+    log_established("client", stream.get_ref().1);
+    Ok(stream)
 }
 
 /// Server side of the TLS layer (the caller has consumed a `0x17` byte if present).
-pub async fn accept<S>(
-    config: Arc<ServerConfig>,
-    io: S,
-) -> io::Result<tokio_rustls::server::TlsStream<S>>
+pub async fn accept<S>(config: Arc<ServerConfig>, io: S) -> io::Result<ServerTlsStream<S>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    tokio_rustls::TlsAcceptor::from(config).accept(io).await
+    let io = LentBufReader::new(io);
+    let stream = tokio_rustls::TlsAcceptor::from(config).accept(io).await?;
+    log_established("server", stream.get_ref().1);
+    Ok(stream)
+}
+
+fn log_established<D>(side: &'static str, conn: &rustls::ConnectionCommon<D>) {
+    tracing::debug!(
+        side,
+        version = ?conn.protocol_version(),
+        suite = ?conn.negotiated_cipher_suite().map(|s| s.suite()),
+        "TLS established"
+    );
 }
 
 fn tls_config_error(e: rustls::Error) -> TransportError {
     TransportError::TlsConfig(e.to_string())
 }
 
-fn open_pem(path: &Path) -> Result<BufReader<File>, TransportError> {
+fn open_pem(path: &Path) -> Result<std::io::BufReader<File>, TransportError> {
     File::open(path)
-        .map(BufReader::new)
+        .map(std::io::BufReader::new)
         .map_err(|source| TransportError::TlsFile {
             path: path.to_owned(),
             source,
@@ -397,6 +438,50 @@ mod tests {
             err.contains("bad.pem") && err.contains("no certificate"),
             "{err}"
         );
+    }
+
+    /// frp-rs on both ends negotiates AES-128-GCM (as a Go peer does), and data flows
+    /// both ways across many records through the buffered reader under rustls.
+    #[tokio::test]
+    async fn ours_to_ours_prefers_aes_128_gcm() {
+        use tokio::io::AsyncReadExt;
+        let server = server_config(&ServerTlsOptions::default()).unwrap();
+        let opts = ClientTlsOptions::default();
+        let client = client_config(&opts).unwrap();
+        let name = server_name(&opts, "127.0.0.1").unwrap();
+        let (a, b) = tokio::io::duplex(4096);
+        let (c, s) = tokio::join!(connect(client, name, true, a), async {
+            let mut b = b;
+            let mut head = [0u8; 1];
+            b.read_exact(&mut head).await.unwrap();
+            assert_eq!(head[0], FRP_TLS_HEAD_BYTE);
+            accept(server, b).await
+        });
+        let (mut c, mut s) = (c.unwrap(), s.unwrap());
+        for conn in [
+            c.get_ref().1.negotiated_cipher_suite(),
+            s.get_ref().1.negotiated_cipher_suite(),
+        ] {
+            assert_eq!(
+                conn.map(|s| s.suite()),
+                Some(rustls::CipherSuite::TLS13_AES_128_GCM_SHA256)
+            );
+        }
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let expect = data.clone();
+        let echo = tokio::spawn(async move {
+            let mut got = vec![0u8; expect.len()];
+            s.read_exact(&mut got).await.unwrap();
+            assert!(got == expect);
+            s.write_all(b"done").await.unwrap();
+            s.flush().await.unwrap();
+        });
+        c.write_all(&data).await.unwrap();
+        c.flush().await.unwrap();
+        let mut done = [0u8; 4];
+        c.read_exact(&mut done).await.unwrap();
+        assert_eq!(&done, b"done");
+        echo.await.unwrap();
     }
 
     #[test]

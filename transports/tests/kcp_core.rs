@@ -221,6 +221,83 @@ fn window_limits_queueing() {
     assert_eq!(kcp.send_room(), 0);
 }
 
+/// `(cmd, sn)` of every segment in the datagrams.
+fn segments(datagrams: &[Vec<u8>]) -> Vec<(u8, u32)> {
+    let mut segs = Vec::new();
+    for dg in datagrams {
+        let mut d = dg.as_slice();
+        while d.len() >= 24 {
+            let sn = u32::from_le_bytes([d[12], d[13], d[14], d[15]]);
+            let len = u32::from_le_bytes([d[20], d[21], d[22], d[23]]) as usize;
+            segs.push((d[4], sn));
+            d = &d[(24 + len).min(d.len())..];
+        }
+    }
+    segs
+}
+
+/// A header-only segment: `conv`, `cmd`, window `wnd`, `sn`; ts, una and len 0.
+fn segment(conv: u32, cmd: u8, wnd: u16, sn: u32) -> Vec<u8> {
+    let mut seg = Vec::new();
+    seg.extend_from_slice(&conv.to_le_bytes());
+    seg.extend_from_slice(&[cmd, 0]);
+    seg.extend_from_slice(&wnd.to_le_bytes());
+    seg.extend_from_slice(&0u32.to_le_bytes()); // ts
+    seg.extend_from_slice(&sn.to_le_bytes());
+    seg.extend_from_slice(&0u32.to_le_bytes()); // una
+    seg.extend_from_slice(&0u32.to_le_bytes()); // len
+    seg
+}
+
+#[test]
+fn rto_and_fast_resends_happen_while_new_data_keeps_flowing() {
+    // The flush only scans the whole send buffer when something may be due; check that
+    // an unacknowledged segment is still resent exactly when its RTO expires (200 ms
+    // before any RTT sample) while every flush also sends new segments.
+    let mut kcp = Kcp::new(1, &config(1024));
+    kcp.input(&segment(1, 84, 1024, 0), true, 0).unwrap(); // the peer's window: 1024
+    let mut first_resend = None;
+    for now in 0..400u32 {
+        kcp.send(&[7u8; 100]);
+        let mut out = Vec::new();
+        let next = kcp.flush(now, false, &mut |d| out.push(d.to_vec()));
+        assert!((1..=10).contains(&next), "next flush in {next} ms");
+        let pushes: Vec<u32> = segments(&out)
+            .into_iter()
+            .filter(|&(cmd, _)| cmd == 81)
+            .map(|(_, sn)| sn)
+            .collect();
+        assert!(pushes.contains(&now), "new segment {now} not sent");
+        if pushes.contains(&0) && now > 0 {
+            first_resend.get_or_insert(now);
+        }
+    }
+    assert_eq!(first_resend, Some(200));
+    // Segment k is resent at k + 200: segments 0..=199 within the 400 flushes.
+    assert_eq!(kcp.stats().rto_resends, 200);
+
+    // A fast retransmit: the peer acknowledges segments 1 and 2 (not 0) with timestamps
+    // after segment 0 was sent; two such ACKs make segment 0 due at the next flush.
+    let mut kcp = Kcp::new(9, &config(64));
+    for _ in 0..3 {
+        kcp.send(&[1u8; 1326]);
+    }
+    let mut out = Vec::new();
+    kcp.flush(0, false, &mut |d| out.push(d.to_vec()));
+    kcp.input(&segment(9, 82, 64, 1), true, 5).unwrap();
+    kcp.input(&segment(9, 82, 64, 2), true, 6).unwrap();
+    kcp.send(&[2u8; 10]); // new data in the same flush
+    let mut out = Vec::new();
+    kcp.flush(7, false, &mut |d| out.push(d.to_vec()));
+    let pushes: Vec<u32> = segments(&out)
+        .into_iter()
+        .filter(|&(cmd, _)| cmd == 81)
+        .map(|(_, sn)| sn)
+        .collect();
+    assert_eq!(pushes, vec![0, 3]);
+    assert_eq!(kcp.stats().fast_resends, 1);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 

@@ -265,15 +265,26 @@ pub(crate) async fn handle_user_conn(
     let Some(work) = work_conn_for(&ctl, &start).await else {
         return;
     };
-    // frp's order on the server: encryption, then compression, then the limiter on top.
-    let work = proxies::relay::wrap_stream(work, opts.encryption_key.as_ref(), opts.compression);
-    let mut work: BoxStream = match &opts.limiter {
-        Some(l) => Box::new(RateLimited::new(work, l.clone())),
-        None => Box::new(work),
+    drop(start);
+    let linger = proxies::relay::HALF_CLOSE_LINGER;
+    let relay = async {
+        if opts.encryption_key.is_none() && !opts.compression && opts.limiter.is_none() {
+            // Nothing to transform: two plain TCP sockets are spliced in the kernel
+            // (`proxies::splice`); other transports get the buffered relay.
+            return proxies::splice::join_plain(user, work, linger).await;
+        }
+        // frp's order on the server: encryption, then compression, then the limiter on top.
+        let work =
+            proxies::relay::wrap_stream(work, opts.encryption_key.as_ref(), opts.compression);
+        let mut work: BoxStream = match &opts.limiter {
+            Some(l) => Box::new(RateLimited::new(work, l.clone())),
+            None => Box::new(work),
+        };
+        proxies::relay::join_report(&mut user, &mut work, linger).await
     };
     tokio::select! {
         _ = cancel.cancelled() => debug!("proxy closed, dropping user connection [{peer}]"),
-        r = proxies::relay::join_report(&mut user, &mut work, proxies::relay::HALF_CLOSE_LINGER) => {
+        r = relay => {
             match r.error {
                 None => debug!("join connections closed: in {} B, out {} B", r.a_to_b, r.b_to_a),
                 Some(e) => debug!("join connections closed with error: {e}"),

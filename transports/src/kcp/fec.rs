@@ -60,15 +60,21 @@ pub fn classify(datagram: &[u8]) -> Framing<'_> {
 }
 
 /// Builds kcp-go's FEC shards from outgoing KCP datagrams.
+///
+/// Shards are built in buffers kept across calls: encoding allocates nothing once the
+/// buffers have grown to the datagram size.
 #[derive(Debug)]
 pub struct FecEncoder {
     rs: ReedSolomon,
     next: u32,
     /// Seqids wrap (at a parity shard) below this multiple of the group size.
     paws: u32,
-    /// Bytes 6.. of the current group's data shards.
+    /// Bytes 6.. of the current group's data shards (the first `filled` are in use).
     group: Vec<Vec<u8>>,
+    filled: usize,
     parity: Vec<Vec<u8>>,
+    /// The shard being handed out.
+    scratch: Vec<u8>,
     last_ms: Option<u64>,
 }
 
@@ -81,8 +87,10 @@ impl FecEncoder {
             rs,
             next: 0,
             paws: u32::MAX / total * total,
-            group: Vec::with_capacity(data),
+            group: vec![Vec::new(); data],
+            filled: 0,
             parity: vec![Vec::new(); parity],
+            scratch: Vec::new(),
             last_ms: None,
         })
     }
@@ -91,17 +99,27 @@ impl FecEncoder {
     /// the group's parity shards when this shard completes a group in time. `now_ms` is
     /// a monotonic millisecond clock.
     pub fn encode(&mut self, kcp: &[u8], now_ms: u64, out: &mut impl FnMut(Vec<u8>)) {
-        let size = u16::try_from(kcp.len() + 2).unwrap_or(u16::MAX);
-        let mut shard = Vec::with_capacity(FEC_OVERHEAD + kcp.len());
-        shard.extend_from_slice(&self.next.to_le_bytes());
-        shard.extend_from_slice(&TYPE_DATA.to_le_bytes());
-        shard.extend_from_slice(&size.to_le_bytes());
-        shard.extend_from_slice(kcp);
-        self.next = self.next.wrapping_add(1);
-        self.group.push(shard[FEC_HEADER..].to_vec());
-        out(shard);
+        self.encode_with(kcp, now_ms, &mut |shard| out(shard.to_vec()));
+    }
 
-        if self.group.len() == self.rs.data_shards() {
+    /// [`FecEncoder::encode`] lending each shard instead of allocating it (the shard is
+    /// valid during the call only).
+    pub fn encode_with(&mut self, kcp: &[u8], now_ms: u64, out: &mut impl FnMut(&[u8])) {
+        let size = u16::try_from(kcp.len() + 2).unwrap_or(u16::MAX);
+        self.scratch.clear();
+        self.scratch.extend_from_slice(&self.next.to_le_bytes());
+        self.scratch.extend_from_slice(&TYPE_DATA.to_le_bytes());
+        self.scratch.extend_from_slice(&size.to_le_bytes());
+        self.scratch.extend_from_slice(kcp);
+        self.next = self.next.wrapping_add(1);
+        if let Some(slot) = self.group.get_mut(self.filled) {
+            slot.clear();
+            slot.extend_from_slice(&self.scratch[FEC_HEADER..]);
+            self.filled += 1;
+        }
+        out(&self.scratch);
+
+        if self.filled == self.rs.data_shards() {
             // kcp-go compares against the previous data shard only.
             let in_time = self
                 .last_ms
@@ -109,12 +127,12 @@ impl FecEncoder {
             if in_time {
                 self.emit_parity(out);
             }
-            self.group.clear();
+            self.filled = 0;
         }
         self.last_ms = Some(now_ms);
     }
 
-    fn emit_parity(&mut self, out: &mut impl FnMut(Vec<u8>)) {
+    fn emit_parity(&mut self, out: &mut impl FnMut(&[u8])) {
         let max = self.group.iter().map(Vec::len).max().unwrap_or(0);
         for shard in &mut self.group {
             shard.resize(max, 0);
@@ -124,12 +142,12 @@ impl FecEncoder {
             return;
         }
         for p in &self.parity {
-            let mut pkt = Vec::with_capacity(FEC_HEADER + p.len());
-            pkt.extend_from_slice(&self.next.to_le_bytes());
-            pkt.extend_from_slice(&TYPE_PARITY.to_le_bytes());
-            pkt.extend_from_slice(p);
+            self.scratch.clear();
+            self.scratch.extend_from_slice(&self.next.to_le_bytes());
+            self.scratch.extend_from_slice(&TYPE_PARITY.to_le_bytes());
+            self.scratch.extend_from_slice(p);
             self.next = self.next.wrapping_add(1) % self.paws;
-            out(pkt);
+            out(&self.scratch);
         }
     }
 }
@@ -317,8 +335,8 @@ mod tests {
         let mut out = Vec::new();
         enc.encode(b"a", 0, &mut |p| out.push(p));
         enc.encode(b"b", 600, &mut |p| out.push(p)); // too late: no parity
-        enc.encode(b"c", 700, &mut |p| out.push(p));
-        enc.encode(b"d", 701, &mut |p| out.push(p)); // in time: parity
+        enc.encode_with(b"c", 700, &mut |p| out.push(p.to_vec()));
+        enc.encode_with(b"d", 701, &mut |p| out.push(p.to_vec())); // in time: parity
         let seq: Vec<(u32, u8)> = out
             .iter()
             .map(|p| (u32::from_le_bytes([p[0], p[1], p[2], p[3]]), p[4]))

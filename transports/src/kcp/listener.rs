@@ -28,10 +28,11 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::config::{KcpConfig, MAX_DATAGRAM};
+use super::config::KcpConfig;
 use super::core::{peek_header, CMD_PUSH};
 use super::fec::{classify, Framing};
 use super::session::{drive, is_transient, KcpStream, Shared};
+use super::udp::{KcpSocket, Received, RecvBuf};
 use crate::net::{DatagramSocket, Net};
 
 /// How often the reader checks for ended sessions and a dropped listener.
@@ -48,7 +49,7 @@ impl KcpListener {
     /// Binds the UDP socket through `net` and starts the reader task.
     pub async fn bind<N: Net>(net: &N, addr: SocketAddr, cfg: KcpConfig) -> io::Result<Self> {
         cfg.validate()?;
-        let socket = Arc::new(net.bind_udp(addr).await?);
+        let socket = Arc::new(KcpSocket::new(net.bind_udp(addr).await?)?);
         let local = socket.local_addr()?;
         let (tx, accepted) = mpsc::channel(cfg.accept_backlog);
         let reader = Reader {
@@ -76,7 +77,7 @@ impl KcpListener {
 }
 
 struct Reader<S> {
-    socket: Arc<S>,
+    socket: Arc<KcpSocket<S>>,
     cfg: KcpConfig,
     tx: mpsc::Sender<(KcpStream, SocketAddr)>,
     sessions: HashMap<SocketAddr, Arc<Shared>>,
@@ -84,12 +85,13 @@ struct Reader<S> {
 
 impl<S: DatagramSocket> Reader<S> {
     async fn run(mut self) {
-        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let mut buf = RecvBuf::default();
         let mut sweep = tokio::time::interval(SWEEP_INTERVAL);
+        let socket = self.socket.clone();
         loop {
             tokio::select! {
-                r = self.socket.recv_from(&mut buf) => match r {
-                    Ok((n, from)) => self.on_datagram(&buf[..n], from),
+                r = socket.recv(&mut buf) => match r {
+                    Ok(datagrams) => self.on_batch(datagrams),
                     Err(e) if is_transient(&e) => {}
                     Err(e) => {
                         tracing::warn!(error = %e, "KCP listener socket failed");
@@ -109,6 +111,45 @@ impl<S: DatagramSocket> Reader<S> {
         }
     }
 
+    /// Hands a read's datagrams to their sessions, consecutive datagrams of one session
+    /// together (a GRO batch is one peer's), so that the session runs one flush for them.
+    fn on_batch(&mut self, datagrams: Received<'_>) {
+        let mut run: Vec<&[u8]> = Vec::new();
+        let mut run_session: Option<Arc<Shared>> = None;
+        for (from, dg) in datagrams {
+            if let Some(session) = self.live_session_for(dg, from) {
+                if !run_session
+                    .as_ref()
+                    .is_some_and(|s| Arc::ptr_eq(s, &session))
+                {
+                    deliver(run_session.replace(session), &mut run);
+                }
+                run.push(dg);
+            } else {
+                deliver(run_session.take(), &mut run);
+                self.on_datagram(dg, from);
+            }
+        }
+        deliver(run_session, &mut run);
+    }
+
+    /// The session a datagram belongs to when that is all there is to do with it: a live
+    /// session of `from` and a datagram of its conversation (or one without a header).
+    fn live_session_for(&self, datagram: &[u8], from: SocketAddr) -> Option<Arc<Shared>> {
+        let session = self.sessions.get(&from)?;
+        if session.is_dead() {
+            return None;
+        }
+        let head = match classify(datagram) {
+            Framing::Data(kcp) | Framing::Raw(kcp) => peek_header(kcp),
+            Framing::Parity | Framing::Invalid => None,
+        };
+        match head {
+            Some((conv, _, _)) if conv != session.conv() => None,
+            _ => Some(session.clone()),
+        }
+    }
+
     fn on_datagram(&mut self, datagram: &[u8], from: SocketAddr) {
         let head = match classify(datagram) {
             Framing::Data(kcp) | Framing::Raw(kcp) => peek_header(kcp),
@@ -125,7 +166,7 @@ impl<S: DatagramSocket> Reader<S> {
                         tracing::debug!(%from, conv, "KCP session replaced by a new conversation");
                         session.kill(io::ErrorKind::ConnectionReset);
                     }
-                    _ => return session.on_datagram(datagram),
+                    _ => return session.on_datagrams(&[datagram]),
                 }
             }
             self.sessions.remove(&from);
@@ -147,10 +188,20 @@ impl<S: DatagramSocket> Reader<S> {
             return; // accept queue full, or listener dropped
         };
         let shared = Shared::new(conv, &self.cfg);
-        shared.on_datagram(datagram);
+        shared.on_datagrams(&[datagram]);
         self.sessions.insert(from, shared.clone());
         tokio::spawn(drive(shared.clone(), self.socket.clone(), from, false));
         tracing::debug!(%from, conv, "KCP session opened");
         permit.send((KcpStream::new(shared, from), from));
     }
+}
+
+/// Feeds `run` to `session` (if any) and empties it.
+fn deliver(session: Option<Arc<Shared>>, run: &mut Vec<&[u8]>) {
+    if let Some(s) = session {
+        if !run.is_empty() {
+            s.on_datagrams(run);
+        }
+    }
+    run.clear();
 }

@@ -11,6 +11,8 @@
 //! * `config` — [`KcpConfig`] with frp's exact tunings and our [`KcpConfig::fast`].
 //! * `session` — [`KcpStream`] and the per-session driver task.
 //! * `listener` — [`KcpListener`], sessions demultiplexed by peer address.
+//! * `udp` — the socket: GSO/GRO batches on Linux OS sockets, one datagram per call on
+//!   the simulator's; a session's output queue is one contiguous buffer.
 //!
 //! Every socket is opened through [`Net`], so the simulator can carry KCP too; timers
 //! are `tokio::time`.
@@ -31,6 +33,7 @@ pub mod rs;
 mod config;
 mod listener;
 mod session;
+mod udp;
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -59,7 +62,7 @@ pub async fn dial<N: Net>(net: &N, host: &str, port: u16, cfg: KcpConfig) -> io:
         IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
     };
-    let socket = Arc::new(net.bind_udp(local).await?);
+    let socket = Arc::new(udp::KcpSocket::new(net.bind_udp(local).await?)?);
     let conv: u32 = rand::random();
     let shared = Shared::new(conv, &cfg);
     tokio::spawn(drive(shared.clone(), socket, peer, true));

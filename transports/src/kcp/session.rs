@@ -30,9 +30,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::config::{KcpConfig, MAX_DATAGRAM};
+use super::config::KcpConfig;
 use super::core::{Kcp, Stats};
 use super::fec::{classify, FecDecoder, FecEncoder, Framing};
+use super::udp::{Batch, KcpSocket, RecvBuf};
 use crate::net::DatagramSocket;
 
 /// Lifecycle of a session.
@@ -52,7 +53,7 @@ pub(crate) struct Inner {
     enc: Option<FecEncoder>,
     dec: Option<FecDecoder>,
     /// Datagrams waiting for the driver.
-    out: Vec<Vec<u8>>,
+    out: Batch,
     read_waker: Option<Waker>,
     write_waker: Option<Waker>,
     state: State,
@@ -72,8 +73,8 @@ impl Inner {
         let (now, now64) = self.now();
         let Inner { kcp, enc, out, .. } = self;
         kcp.flush(now, ack_only, &mut |dg: &[u8]| match enc {
-            Some(enc) => enc.encode(dg, now64, &mut |p| out.push(p)),
-            None => out.push(dg.to_vec()),
+            Some(enc) => enc.encode_with(dg, now64, &mut |p| out.push(p)),
+            None => out.push(dg),
         })
     }
 
@@ -82,11 +83,29 @@ impl Inner {
         matches!(self.kcp.input(kcp_bytes, regular, now), Ok(true))
     }
 
-    /// Processes one received datagram (FEC-framed or raw KCP).
-    fn on_datagram(&mut self, datagram: &[u8]) {
+    /// Processes received datagrams, then flushes once: the ACKs and the segments the
+    /// window now admits leave together (kcp-go flushes after each datagram that slid the
+    /// window; one flush per read batch sends the same, in fewer datagrams).
+    fn on_datagrams(&mut self, datagrams: &[&[u8]]) {
         if matches!(self.state, State::Dead(_)) {
             return;
         }
+        let mut slid = false;
+        for dg in datagrams {
+            slid |= self.on_datagram(dg);
+        }
+        if slid {
+            self.flush(false);
+        } else if self.ack_nodelay && self.kcp.has_pending_acks() {
+            self.flush(true);
+        }
+        self.check_dead();
+        self.wake();
+    }
+
+    /// Processes one received datagram (FEC-framed or raw KCP); returns whether the send
+    /// window slid.
+    fn on_datagram(&mut self, datagram: &[u8]) -> bool {
         let mut slid = false;
         match classify(datagram) {
             Framing::Raw(kcp) => slid |= self.input(kcp, true),
@@ -97,13 +116,7 @@ impl Inner {
             Framing::Parity => slid |= self.fec_decode(datagram),
             Framing::Invalid => {}
         }
-        if slid {
-            self.flush(false);
-        } else if self.ack_nodelay && self.kcp.has_pending_acks() {
-            self.flush(true);
-        }
-        self.check_dead();
-        self.wake();
+        slid
     }
 
     fn fec_decode(&mut self, datagram: &[u8]) -> bool {
@@ -172,7 +185,7 @@ impl Shared {
                 kcp: Kcp::new(conv, &cfg.core()),
                 enc,
                 dec: FecDecoder::new(d, p).ok(),
-                out: Vec::new(),
+                out: Batch::default(),
                 read_waker: None,
                 write_waker: None,
                 state: State::Open,
@@ -199,10 +212,10 @@ impl Shared {
         matches!(self.lock().state, State::Dead(_))
     }
 
-    /// Feeds one datagram from the peer.
-    pub(crate) fn on_datagram(&self, datagram: &[u8]) {
+    /// Feeds datagrams from the peer (one read's worth).
+    pub(crate) fn on_datagrams(&self, datagrams: &[&[u8]]) {
         let mut inner = self.lock();
-        inner.on_datagram(datagram);
+        inner.on_datagrams(datagrams);
         if !inner.out.is_empty() || matches!(inner.state, State::Dead(_)) {
             self.driver.notify_one();
         }
@@ -214,8 +227,9 @@ impl Shared {
         self.driver.notify_one();
     }
 
-    /// One driver step: flush if due, take queued datagrams, decide whether to end.
-    fn step(&self, flush_due: bool) -> (Vec<Vec<u8>>, Option<u32>, bool) {
+    /// One driver step: flush if due, move the queued datagrams into `take` (which must
+    /// be empty; the two buffers swap, so neither is reallocated), decide whether to end.
+    fn step(&self, flush_due: bool, take: &mut Batch) -> (Option<u32>, bool) {
         let mut inner = self.lock();
         let next = flush_due.then(|| inner.flush(false));
         inner.check_dead();
@@ -230,7 +244,8 @@ impl Shared {
         } else {
             inner.wake();
         }
-        (std::mem::take(&mut inner.out), next, end)
+        std::mem::swap(&mut inner.out, take);
+        (next, end)
     }
 }
 
@@ -239,24 +254,23 @@ impl Shared {
 /// seen are ignored, as kcp-go's client read loop does.
 pub(crate) async fn drive<S: DatagramSocket>(
     shared: Arc<Shared>,
-    socket: Arc<S>,
+    socket: Arc<KcpSocket<S>>,
     peer: SocketAddr,
     receive: bool,
 ) {
     let mut next_flush = Instant::now();
-    let mut buf = vec![0u8; if receive { MAX_DATAGRAM } else { 0 }];
+    let mut batch = Batch::default();
+    let mut rbuf = RecvBuf::default();
     let mut source: Option<SocketAddr> = None;
     loop {
         let due = Instant::now() >= next_flush;
-        let (batch, next, end) = shared.step(due);
+        batch.clear();
+        let (next, end) = shared.step(due, &mut batch);
         if let Some(ms) = next {
             next_flush = Instant::now() + Duration::from_millis(u64::from(ms.max(1)));
         }
-        for dg in &batch {
-            if let Err(e) = socket.send_to(dg, peer).await {
-                // UDP send errors are transient (buffer full, ICMP errors); KCP resends.
-                tracing::trace!(%peer, error = %e, "KCP send failed");
-            }
+        if !batch.is_empty() {
+            socket.send(&batch, peer).await;
         }
         if end {
             break;
@@ -264,11 +278,14 @@ pub(crate) async fn drive<S: DatagramSocket>(
         tokio::select! {
             _ = tokio::time::sleep_until(next_flush) => {}
             _ = shared.driver.notified() => {}
-            r = socket.recv_from(&mut buf), if receive => match r {
-                Ok((n, from)) => {
-                    if *source.get_or_insert(from) == from {
-                        shared.on_datagram(&buf[..n]);
-                    }
+            r = socket.recv(&mut rbuf), if receive => match r {
+                Ok(datagrams) => {
+                    let from_peer: Vec<&[u8]> = datagrams
+                        .into_iter()
+                        .filter(|(from, _)| *source.get_or_insert(*from) == *from)
+                        .map(|(_, dg)| dg)
+                        .collect();
+                    shared.on_datagrams(&from_peer);
                 }
                 Err(e) if is_transient(&e) => {}
                 Err(e) => {

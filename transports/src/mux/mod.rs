@@ -25,6 +25,7 @@
 //! timeout, [`MuxHandle::close`] or cancellation of the parent token.
 
 pub(crate) mod frame;
+mod reader;
 mod session;
 mod stream;
 
@@ -299,6 +300,8 @@ impl Outbox {
 struct StreamSlot {
     recv: std::collections::VecDeque<bytes::Bytes>,
     recv_len: usize,
+    /// Read chunk of the last piece queued as a slice (`reader::Piece::for_queue`).
+    last_chunk: u64,
     /// Bytes the peer may still send us.
     recv_window: u32,
     /// Bytes we may still send.
@@ -318,6 +321,7 @@ impl StreamSlot {
         StreamSlot {
             recv: Default::default(),
             recv_len: 0,
+            last_chunk: 0,
             recv_window: max_window,
             send_window: INITIAL_STREAM_WINDOW,
             remote_fin: false,

@@ -5,16 +5,19 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::frame::{self, FrameType, Header, HEADER_LEN};
+use super::frame::{self, FrameType, Header};
+use super::reader::{FrameReader, ReadError};
 use super::{MuxStream, Shared, StreamSlot, INITIAL_STREAM_WINDOW, OUT_HARD_CAP};
 
-/// Read buffer of the transport (frames are small; coalesce them).
-const READ_BUF: usize = 64 * 1024;
+/// Outbound buffers up to this capacity are kept even when the session is quiet.
+const KEEP_BUFFER: usize = 64 * 1024;
+/// A larger outbound buffer is released after this long without a large write.
+const SHRINK_AFTER: Duration = Duration::from_secs(10);
 /// How long we try to deliver queued frames and a GoAway when the session ends.
 const FINAL_FLUSH: Duration = Duration::from_secs(2);
 
@@ -44,7 +47,7 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (r, mut w) = tokio::io::split(io);
-    let mut r = BufReader::with_capacity(READ_BUF, r);
+    let mut r = FrameReader::new(r);
     let end = tokio::select! {
         end = read_loop(&mut r, &shared, &accept_tx) => end,
         end = write_loop(&mut w, &shared) => end,
@@ -84,19 +87,15 @@ where
 }
 
 async fn read_loop<R: AsyncRead + Unpin>(
-    r: &mut R,
+    r: &mut FrameReader<R>,
     shared: &Arc<Shared>,
     accept_tx: &mpsc::Sender<MuxStream>,
 ) -> End {
-    let mut hdr = [0u8; HEADER_LEN];
     loop {
         wait_for_room(shared).await;
-        if let Err(e) = r.read_exact(&mut hdr).await {
-            return io_end(e);
-        }
-        let header = match Header::decode(&hdr) {
+        let header = match r.header().await {
             Ok(h) => h,
-            Err(e) => return End::Protocol(e.to_string()),
+            Err(e) => return e.into(),
         };
         let res = match header.ty {
             FrameType::Data | FrameType::WindowUpdate => {
@@ -117,11 +116,13 @@ async fn read_loop<R: AsyncRead + Unpin>(
     }
 }
 
-fn io_end(e: io::Error) -> End {
-    if e.kind() == io::ErrorKind::UnexpectedEof {
-        End::PeerClosed
-    } else {
-        End::Io(e)
+impl From<ReadError> for End {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Eof => End::PeerClosed,
+            ReadError::Io(e) => End::Io(e),
+            ReadError::Protocol(reason) => End::Protocol(reason),
+        }
     }
 }
 
@@ -140,7 +141,7 @@ async fn wait_for_room(shared: &Shared) {
 
 /// Data and WindowUpdate frames: open/ack/close/reset flags, window, payload.
 async fn on_stream_frame<R: AsyncRead + Unpin>(
-    r: &mut R,
+    r: &mut FrameReader<R>,
     shared: &Arc<Shared>,
     accept_tx: &mpsc::Sender<MuxStream>,
     h: Header,
@@ -174,36 +175,47 @@ async fn on_stream_frame<R: AsyncRead + Unpin>(
     if h.ty != FrameType::Data {
         return Ok(());
     }
-    let len = h.length as usize;
-    if !known {
-        // hashicorp discards data for unknown (e.g. locally closed) streams.
-        let copied = tokio::io::copy(&mut (&mut *r).take(len as u64), &mut tokio::io::sink())
-            .await
-            .map_err(End::Io)?;
-        return if copied == len as u64 {
-            Ok(())
+    // Delivered piece by piece as it arrives; a stream dropped meanwhile discards the
+    // rest, like hashicorp does for data on unknown (e.g. locally closed) streams. The
+    // window was charged for the whole frame above, so the peer cannot overrun it.
+    let mut left = h.length as usize;
+    let mut charged = false;
+    loop {
+        let piece = if left == 0 {
+            None
         } else {
-            Err(End::PeerClosed)
+            Some(r.payload_piece(left).await.map_err(End::from)?)
         };
-    }
-    // Bounded: len <= recv_window <= max_stream_window (checked above).
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body).await.map_err(io_end)?;
-    let mut inner = shared.lock();
-    if let Some(slot) = inner.streams.get_mut(&h.stream_id) {
-        // Only this task shrinks the window, so the check above still holds.
-        slot.recv_window = slot.recv_window.saturating_sub(h.length);
-        if len > 0 {
-            slot.recv_len += len;
-            slot.recv.push_back(Bytes::from(body));
+        left -= piece.as_ref().map_or(0, |p| p.bytes.len());
+        if !known {
+            if left == 0 {
+                return Ok(());
+            }
+            continue;
         }
-        if let Some(w) = slot.read_waker.take() {
-            w.wake();
+        let mut inner = shared.lock();
+        if let Some(slot) = inner.streams.get_mut(&h.stream_id) {
+            if !charged {
+                // Only this task shrinks the window, so the check above still holds.
+                slot.recv_window = slot.recv_window.saturating_sub(h.length);
+                charged = true;
+            }
+            if let Some(piece) = piece.filter(|p| !p.bytes.is_empty()) {
+                slot.recv_len += piece.bytes.len();
+                slot.recv.push_back(piece.for_queue(&mut slot.last_chunk));
+                if let Some(w) = slot.read_waker.take() {
+                    w.wake();
+                }
+            }
+            if left == 0 {
+                // FIN/RST after the payload, so the reader sees the data before EOF.
+                apply_close_flags(slot, h);
+            }
         }
-        // FIN/RST after the payload, so the reader sees the data before EOF.
-        apply_close_flags(slot, h);
+        if left == 0 {
+            return Ok(());
+        }
     }
-    Ok(())
 }
 
 fn apply_close_flags(slot: &mut StreamSlot, h: Header) {
@@ -284,15 +296,22 @@ fn on_go_away(shared: &Shared, h: Header) {
 }
 
 /// Drains the outbound buffer into the transport, coalescing queued frames.
+///
+/// Two buffers take turns: the streams append to one while this loop writes the other,
+/// so neither is reallocated per write (a fresh buffer per write made the streams grow
+/// it by reallocation and page-fault their way through new memory: a fault per ~30 KiB
+/// sent). A buffer that grew large is released once the session has been quiet for
+/// [`SHRINK_AFTER`] (checked when the writer wakes, e.g. for a keepalive ping).
 async fn write_loop<W: AsyncWrite + Unpin>(w: &mut W, shared: &Shared) -> End {
+    let mut chunk = BytesMut::new();
+    let mut last_busy = Instant::now();
     loop {
-        let chunk = {
+        {
             let mut inner = shared.lock();
-            let chunk = inner.out.buf.split();
+            std::mem::swap(&mut inner.out.buf, &mut chunk);
             // Room was made: writers blocked on the high-water mark may continue.
             inner.out.wake_waiters();
-            chunk
-        };
+        }
         if chunk.is_empty() {
             // notify_one stores a permit, so a frame queued since the check is not missed.
             shared.writer_wake.notified().await;
@@ -310,6 +329,14 @@ async fn write_loop<W: AsyncWrite + Unpin>(w: &mut W, shared: &Shared) -> End {
             inner.out.wake_waiters();
         }
         shared.drained.notify_waiters();
+        let now = Instant::now();
+        if chunk.len() > KEEP_BUFFER {
+            last_busy = now;
+        } else if chunk.capacity() > KEEP_BUFFER && now.duration_since(last_busy) > SHRINK_AFTER {
+            chunk = BytesMut::new();
+            continue;
+        }
+        chunk.clear();
     }
 }
 

@@ -95,7 +95,10 @@ impl ClientSession {
         let crypto = QuicClientConfig::try_from(p.tls.clone())
             .map_err(|e| quic_err(addr, io::Error::other(format!("TLS configuration: {e}"))))?;
         let mut config = quinn::ClientConfig::new(Arc::new(crypto));
-        config.transport_config(Arc::new(transport_config(&p.quic)));
+        config.transport_config(Arc::new(transport_config(
+            &p.quic,
+            super::is_loopback(remote.ip()),
+        )));
         let connecting = endpoint
             .connect_with(config, remote, &p.server_name)
             .map_err(|e| quic_err(addr, io::Error::other(format!("connect: {e}"))))?;
@@ -131,5 +134,84 @@ impl ClientSession {
     pub async fn closed(&self) {
         let reason = self.conn.closed().await;
         tracing::debug!(addr = %self.addr, %reason, "QUIC connection closed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::sync::mpsc;
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::tls::{ClientTlsOptions, ServerTlsOptions};
+    use crate::TokioNet;
+
+    /// Towards a loopback peer, MTU discovery climbs to ~64 KiB datagrams and stays there
+    /// while data flows: GSO batches of such datagrams must be split to fit one `sendmsg`
+    /// (see `socket`), or their loss sends the MTU back to 1200 (black-hole detection).
+    #[tokio::test]
+    async fn loopback_connections_use_64k_datagrams() {
+        let net = TokioNet::new();
+        let (_, server_tls) =
+            crate::tls::server_configs_with_quic(&ServerTlsOptions::default()).expect("server TLS");
+        let (tx, mut rx) = mpsc::channel(4);
+        let cancel = CancellationToken::new();
+        let bind: SocketAddr = (Ipv4Addr::LOCALHOST, 0).into();
+        let addr = crate::quic::server::listen(
+            &net,
+            bind,
+            server_tls,
+            &QuicOptions::default(),
+            Duration::from_secs(10),
+            tx,
+            cancel.clone(),
+        )
+        .await
+        .expect("listen");
+        let params = DialParams {
+            host: "127.0.0.1".into(),
+            port: addr.port(),
+            tls: crate::tls::quic_client_config(&ClientTlsOptions::default()).expect("client TLS"),
+            server_name: "127.0.0.1".into(),
+            quic: QuicOptions::default(),
+            timeout: Duration::from_secs(10),
+        };
+        let session = ClientSession::dial(&net, &params).await.expect("dial");
+        let mut stream = session.open_stream().await.expect("stream");
+        let sink = tokio::spawn(async move {
+            let (mut s, _) = rx.recv().await.expect("accepted stream");
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut total = 0usize;
+            loop {
+                match s.read(&mut buf).await.expect("read") {
+                    0 => return total,
+                    n => total += n,
+                }
+            }
+        });
+        let chunk = vec![0x5a_u8; 1024 * 1024];
+        for _ in 0..16 {
+            stream.write_all(&chunk).await.expect("write");
+        }
+        stream.shutdown().await.expect("finish");
+        let received = tokio::time::timeout(Duration::from_secs(60), sink)
+            .await
+            .expect("transfer timed out")
+            .expect("sink task");
+        assert_eq!(received, 16 * 1024 * 1024);
+        let path = session.conn.stats().path;
+        assert!(
+            path.current_mtu > 60_000,
+            "MTU {} (black holes detected: {}, lost packets: {})",
+            path.current_mtu,
+            path.black_holes_detected,
+            path.lost_packets
+        );
+        assert_eq!(path.black_holes_detected, 0);
+        session.close();
+        cancel.cancel();
     }
 }

@@ -35,21 +35,42 @@ pub(crate) async fn listen<N: Net>(
 ) -> Result<SocketAddr, TransportError> {
     let crypto = QuicServerConfig::try_from(tls)
         .map_err(|e| TransportError::TlsConfig(format!("QUIC: {e}")))?;
-    let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    config.transport_config(Arc::new(transport_config(opts)));
+    let crypto: Arc<QuicServerConfig> = Arc::new(crypto);
+    let mut config = quinn::ServerConfig::with_crypto(crypto.clone());
+    config.transport_config(Arc::new(transport_config(opts, false)));
+    let mut loopback = quinn::ServerConfig::with_crypto(crypto);
+    loopback.transport_config(Arc::new(transport_config(opts, true)));
+    let configs = Configs {
+        default: Arc::new(config.clone()),
+        loopback: Arc::new(loopback),
+    };
     let endpoint = endpoint(net, bind, Some(config))
         .await
         .map_err(|source| TransportError::Bind { addr: bind, source })?;
     let local = endpoint
         .local_addr()
         .map_err(|source| TransportError::Bind { addr: bind, source })?;
-    tokio::spawn(accept_loop(endpoint, handshake_timeout, tx, cancel));
+    tokio::spawn(accept_loop(
+        endpoint,
+        configs,
+        handshake_timeout,
+        tx,
+        cancel,
+    ));
     tracing::debug!(%local, "frp QUIC listener started");
     Ok(local)
 }
 
+/// Server settings per kind of peer: loopback peers get a higher MTU ceiling.
+#[derive(Clone)]
+struct Configs {
+    default: Arc<quinn::ServerConfig>,
+    loopback: Arc<quinn::ServerConfig>,
+}
+
 async fn accept_loop(
     endpoint: quinn::Endpoint,
+    configs: Configs,
     handshake_timeout: Duration,
     tx: Incoming,
     cancel: CancellationToken,
@@ -64,6 +85,7 @@ async fn accept_loop(
         };
         tokio::spawn(serve_connection(
             incoming,
+            configs.clone(),
             handshake_timeout,
             tx.clone(),
             cancel.clone(),
@@ -75,12 +97,25 @@ async fn accept_loop(
 /// One QUIC connection: handshake, then yield each bidirectional stream.
 async fn serve_connection(
     incoming: quinn::Incoming,
+    configs: Configs,
     handshake_timeout: Duration,
     tx: Incoming,
     cancel: CancellationToken,
 ) {
     let peer = incoming.remote_address();
-    let handshake = tokio::time::timeout(handshake_timeout, incoming);
+    let config = if super::is_loopback(peer.ip()) {
+        configs.loopback
+    } else {
+        configs.default
+    };
+    let connecting = match incoming.accept_with(config) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("quic {peer}: connection refused: {e}");
+            return;
+        }
+    };
+    let handshake = tokio::time::timeout(handshake_timeout, connecting);
     let conn = tokio::select! {
         () = cancel.cancelled() => return,
         res = handshake => match res {

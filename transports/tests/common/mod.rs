@@ -417,7 +417,7 @@ pub async fn spawn_tls_terminator(pki: &Pki, target: u16) -> u16 {
     ))
     .unwrap()
     .unwrap();
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()

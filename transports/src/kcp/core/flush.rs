@@ -104,7 +104,25 @@ impl Kcp {
         };
         let (mut change, mut lost) = (false, false);
         let mut next = self.cfg.interval as i32;
-        for seg in self.snd_buf.iter_mut() {
+        // Only segments that may be due need a look: with nothing to resend (no fast ACKs
+        // counted, no RTO expired) that is just the new ones at the tail. This keeps a flush
+        // O(new segments) instead of O(window) with the fast tuning's 4096-segment windows;
+        // what is sent is exactly what the full kcp-go scan would send.
+        let full = self.fastack_pending || self.earliest_resend.is_some_and(|t| diff(now, t) >= 0);
+        let start = if full {
+            self.earliest_resend = None;
+            self.fastack_pending = false;
+            0
+        } else {
+            self.snd_buf.len() - new_segs as usize
+        };
+        if let Some(t) = self.earliest_resend {
+            let rto = diff(t, now);
+            if rto > 0 && rto < next {
+                next = rto;
+            }
+        }
+        for seg in self.snd_buf.range_mut(start..) {
             if seg.acked {
                 continue;
             }
@@ -154,6 +172,13 @@ impl Kcp {
             if rto > 0 && rto < next {
                 next = rto;
             }
+            if self
+                .earliest_resend
+                .is_none_or(|t| diff(seg.resendts, t) < 0)
+            {
+                self.earliest_resend = Some(seg.resendts);
+            }
+            self.fastack_pending |= seg.fastack > 0;
         }
         make_space(&mut buf, usize::MAX);
         self.buffer = buf;
