@@ -34,7 +34,7 @@ VARIANTS=(
   "ours quic (bbr)       | ours | quic | transport.quic.congestion = \"bbr\" | transport.quic.congestion = \"bbr\""
   "ours quic (cubic)     | ours | quic | transport.quic.congestion = \"cubic\" | transport.quic.congestion = \"cubic\""
   "frp kcp               | frp  | kcp  | | "
-  "ours kcp (frp tuning) | ours | kcp  | | "
+  "ours kcp (frp tuning) | ours | kcp  | transport.kcp.tuning = \"compat\" | transport.kcp.tuning = \"compat\""
   "ours kcp (fast)       | ours | kcp  | transport.kcp.tuning = \"fast\" | transport.kcp.tuning = \"fast\""
 )
 

@@ -7,20 +7,35 @@ use tokio_util::sync::CancellationToken;
 
 /// Runs `service(shutdown)` to completion on a multi-threaded tokio runtime; SIGINT or SIGTERM
 /// cancels `shutdown`. Fails only if the runtime cannot start.
+///
+/// The service runs as a spawned task, not as the `block_on` future: a `block_on` future is
+/// polled on the main thread, outside the worker pool, so every task it spawned or woke (an
+/// accept loop spawning one task per connection) would cost a cross-thread wake-up — a
+/// `futex` call and a context switch per new connection on each side.
 pub fn run_until_signal<F, Fut>(service: F) -> std::io::Result<Fut::Output>
 where
     F: FnOnce(CancellationToken) -> Fut,
-    Fut: Future,
+    Fut: Future + Send + 'static,
+    Fut::Output: Send + 'static,
 {
     let runtime = tokio::runtime::Runtime::new()?;
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    let task = {
+        // Building the future inside the runtime's context, in case it touches tokio eagerly.
+        let _context = runtime.enter();
+        tokio::spawn(service(shutdown))
+    };
     Ok(runtime.block_on(async move {
-        let shutdown = CancellationToken::new();
-        let signal = shutdown.clone();
         tokio::spawn(async move {
             shutdown_signal().await;
             signal.cancel();
         });
-        service(shutdown).await
+        match task.await {
+            Ok(out) => out,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => unreachable!("the service task is never aborted: {e}"),
+        }
     }))
 }
 

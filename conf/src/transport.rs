@@ -80,8 +80,9 @@ pub enum QuicCongestion {
 /// `transport.kcp`: an frp-rs extension (frp's KCP tuning is fixed).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KcpOptions {
-    /// `tuning`: `compat` (frp's kcp-go settings, the default; use it with a real frp peer)
-    /// or `fast` (larger windows, 5 ms interval, no write delay; for frp-rs on both ends).
+    /// `tuning`: `fast` (the default: larger windows, 5 ms interval, no write delay, no
+    /// FEC; it interoperates with frp's kcp-go, and gains fully with frp-rs on both ends) or
+    /// `compat` (frp's exact kcp-go settings).
     #[serde(rename = "tuning", default)]
     pub tuning: KcpTuning,
 }
@@ -96,10 +97,10 @@ impl KcpOptions {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum KcpTuning {
     /// frp 0.65.0's kcp-go tuning.
-    #[default]
     #[serde(rename = "compat")]
     Compat,
-    /// frp-rs's low-latency, high-throughput tuning.
+    /// frp-rs's low-latency, high-throughput tuning (the default).
+    #[default]
     #[serde(rename = "fast")]
     Fast,
 }

@@ -473,6 +473,7 @@ fn frp_rs_transport_extensions() {
     assert_eq!(srv.transport.quic.congestion, Some(QuicCongestion::Bbr));
     // Unset: frp's behaviour, and nothing extra in frp's JSON shape.
     let plain = c("").unwrap();
+    assert_eq!(plain.common.transport.kcp.tuning, KcpTuning::Fast);
     assert_eq!(plain.common.transport.quic.congestion, None);
     let json = serde_json::to_value(&plain.common.transport).unwrap();
     assert!(json.get("kcp").is_none());

@@ -106,9 +106,10 @@ pub enum Congestion {
 #[non_exhaustive]
 pub enum KcpTuning {
     /// frp 0.65.0's kcp-go settings.
-    #[default]
     Compat,
-    /// Our faster settings (both ends must be frp-rs to benefit fully).
+    /// Our faster settings, the default: they interoperate with frp's kcp-go both ways (a
+    /// kcp-go peer keeps its own windows, so the gain is full only with frp-rs on both ends).
+    #[default]
     Fast,
 }
 

@@ -268,15 +268,11 @@ impl Inner {
     }
 }
 
-/// Bytes waiting for the socket, with progress counters for `poll_flush`.
+/// Bytes waiting for the socket.
 #[derive(Debug, Default)]
 struct Outbox {
     buf: BytesMut,
-    /// Total bytes ever queued.
-    enqueued: u64,
-    /// Total bytes written to the socket.
-    written: u64,
-    /// Streams waiting for room in `buf` or for a flush to complete.
+    /// Streams waiting for room in `buf` (the high-water mark).
     waiters: Vec<Waker>,
 }
 
@@ -285,7 +281,6 @@ impl Outbox {
         self.buf.reserve(frame::HEADER_LEN + payload.len());
         self.buf.put_slice(&header.encode());
         self.buf.put_slice(payload);
-        self.enqueued += (frame::HEADER_LEN + payload.len()) as u64;
     }
 
     fn wake_waiters(&mut self) {
@@ -309,8 +304,6 @@ struct StreamSlot {
     remote_fin: bool,
     local_fin: bool,
     reset: bool,
-    /// `Outbox::enqueued` after this stream's last frame (what a flush waits for).
-    flush_target: u64,
     read_waker: Option<Waker>,
     write_waker: Option<Waker>,
 }
@@ -327,7 +320,6 @@ impl StreamSlot {
             remote_fin: false,
             local_fin: false,
             reset: false,
-            flush_target: 0,
             read_waker: None,
             write_waker: None,
         }

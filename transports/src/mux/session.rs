@@ -1,8 +1,10 @@
 //! The session driver task: one reader, one writer and one keepalive loop, run
 //! concurrently inside a single spawned task (see the module doc of `mux`).
 
+use std::future::Future;
 use std::io;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -48,11 +50,33 @@ where
 {
     let (r, mut w) = tokio::io::split(io);
     let mut r = FrameReader::new(r);
-    let end = tokio::select! {
-        end = read_loop(&mut r, &shared, &accept_tx) => end,
-        end = write_loop(&mut w, &shared) => end,
-        end = keepalive_loop(&shared) => end,
-        () = shared.done.cancelled() => End::Local,
+    let end = {
+        let mut read = std::pin::pin!(read_loop(&mut r, &shared, &accept_tx));
+        let mut write = std::pin::pin!(write_loop(&mut w, &shared));
+        let mut keepalive = std::pin::pin!(keepalive_loop(&shared));
+        let mut cancelled = std::pin::pin!(shared.done.cancelled());
+        // Like `select!`, but the reader and the writer take turns going first instead of
+        // a random pick: equally fair, and reproducible under the simulator, whose runtime
+        // does not seed tokio's random number generator.
+        let mut reader_first = false;
+        std::future::poll_fn(|cx| {
+            if cancelled.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(End::Local);
+            }
+            reader_first = !reader_first;
+            for reader_turn in [reader_first, !reader_first] {
+                let polled = if reader_turn {
+                    read.as_mut().poll(cx)
+                } else {
+                    write.as_mut().poll(cx)
+                };
+                if let Poll::Ready(end) = polled {
+                    return Poll::Ready(end);
+                }
+            }
+            keepalive.as_mut().poll(cx)
+        })
+        .await
     };
     drop(accept_tx);
     let go_away = match &end {
@@ -315,6 +339,12 @@ async fn write_loop<W: AsyncWrite + Unpin>(w: &mut W, shared: &Shared) -> End {
         if chunk.is_empty() {
             // notify_one stores a permit, so a frame queued since the check is not missed.
             shared.writer_wake.notified().await;
+            // Let the tasks that are ready now (other streams' relays, the control writer)
+            // queue their frames first, so they leave in one write: with many small
+            // messages (requests, new connections) this saves a syscall and a wake-up of
+            // the peer per frame. Measured: +8 % keep-alive req/s, +11 % new connections/s,
+            // throughput unchanged (bench/NOTES.md).
+            yield_once().await;
             continue;
         }
         if let Err(e) = w.write_all(&chunk).await {
@@ -322,11 +352,6 @@ async fn write_loop<W: AsyncWrite + Unpin>(w: &mut W, shared: &Shared) -> End {
         }
         if let Err(e) = w.flush().await {
             return End::Io(e);
-        }
-        {
-            let mut inner = shared.lock();
-            inner.out.written += chunk.len() as u64;
-            inner.out.wake_waiters();
         }
         shared.drained.notify_waiters();
         let now = Instant::now();
@@ -338,6 +363,23 @@ async fn write_loop<W: AsyncWrite + Unpin>(w: &mut W, shared: &Shared) -> End {
         }
         chunk.clear();
     }
+}
+
+/// Gives the other ready tasks a turn: the task wakes itself and returns `Pending` once, so the
+/// scheduler puts it at the back of its run queue. Not `tokio::task::yield_now`, which defers
+/// the wake-up until the runtime has polled its drivers: that ordering is not reproducible
+/// under the simulator (`sim/tests/determinism.rs` caught it).
+async fn yield_once() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            return Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await
 }
 
 /// Sends a ping every interval and ends the session if one is not answered in time
