@@ -547,6 +547,19 @@ def measure_variant(v: Variant, svc: Services, procs: Procs, work: Path, a) -> d
         pids = t.pids()
         if pids:
             r["idle_rss"] = settle_rss(pids)
+        # Held idle connections first, on the fresh tunnel: after the traffic runs a process's
+        # heap keeps memory it freed, and new connections would fit in it unseen.
+        if pids and "held" in metrics:
+            before = settle_rss(pids)
+            socks = open_held(t.hold, a.held)
+            try:
+                after = settle_rss(pids, 2.0)
+                r["held_kib"] = [(b - a0) / a.held for a0, b in zip(before, after)]
+                r["held_rss"] = after
+            finally:
+                for s in socks:
+                    s.close()
+            time.sleep(1.0)  # let the tunnel tear the held connections down
         if "tput" in metrics:
             # 1 stream, with CPU accounting.
             cpu0 = sum(cpu_seconds(p) for p in pids)
@@ -560,16 +573,6 @@ def measure_variant(v: Variant, svc: Services, procs: Procs, work: Path, a) -> d
         if "conns" in metrics:
             nc = wrk(t.http, a.secs, close=True, conns=a.wrk_close_conns)
             r.update(nc_rps=nc["rps"], nc_p99=nc["p99"], nc_errors=nc["errors"])
-        if pids and "held" in metrics:
-            before = settle_rss(pids)
-            socks = open_held(t.hold, a.held)
-            try:
-                after = settle_rss(pids, 2.0)
-                r["held_kib"] = [(b - a0) / a.held for a0, b in zip(before, after)]
-                r["held_rss"] = after
-            finally:
-                for s in socks:
-                    s.close()
     finally:
         stop_tunnel(t, procs)
     return r
@@ -899,7 +902,12 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"), help="markdown file to update ('-': stdout only)")
     ap.add_argument("--json", default=str(ROOT / ".cache" / "bench" / "suite-latest.json"))
     ap.add_argument("--render", help="only render a saved JSON file")
-    ap.add_argument("--merge", action="append", default=[], help="with --render: overlay another run's JSON")
+    ap.add_argument(
+        "--merge",
+        action="append",
+        default=[],
+        help="with --render: overlay another run's JSON (a variant's figures in it replace the same figures)",
+    )
     a = ap.parse_args()
 
     if a.render:
@@ -907,7 +915,18 @@ def main() -> int:
         for extra in a.merge:
             # Results of a later partial run (e.g. --only) replace those variants' rows.
             more = json.loads(Path(extra).read_text())
-            data["results"].update(more["results"])
+            for label, runs in more["results"].items():
+                mine = data["results"].get(label)
+                if mine and len(mine) >= len(runs) and all("error" not in r for r in runs):
+                    # A run of a subset of --metrics: its figures replace those keys only.
+                    for dst, src in zip(mine, runs):
+                        dst.update(src)
+                    replaced = set().union(*(r.keys() for r in runs))
+                    for dst in mine[len(runs) :]:
+                        for key in replaced:
+                            dst.pop(key, None)
+                else:
+                    data["results"][label] = runs
             data["growth"].update(more.get("growth") or {})
             data["command"] += f"; then {more['command']}"
         section = render(data)
