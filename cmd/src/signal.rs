@@ -54,3 +54,23 @@ pub async fn shutdown_signal() {
     }
     let _ = tokio::signal::ctrl_c().await;
 }
+
+#[cfg(test)]
+mod tests {
+    /// The service runs on a worker of the runtime, not on the thread that called
+    /// `run_until_signal` (where tasks it spawns or wakes would each need a cross-thread
+    /// wake-up).
+    #[test]
+    fn service_runs_on_a_runtime_worker() {
+        let caller = std::thread::current().id();
+        let (on_worker, cancelled_yet) = super::run_until_signal(|shutdown| async move {
+            (
+                std::thread::current().id() != caller,
+                shutdown.is_cancelled(),
+            )
+        })
+        .unwrap();
+        assert!(on_worker);
+        assert!(!cancelled_yet);
+    }
+}

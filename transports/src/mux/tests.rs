@@ -270,3 +270,149 @@ async fn writes_respect_the_peer_window() {
     .await;
     let _s = timeout(T, writer).await.unwrap().unwrap();
 }
+
+/// A transport that counts the writes that carried bytes.
+struct CountingIo {
+    inner: DuplexStream,
+    writes: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl AsyncRead for CountingIo {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for CountingIo {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        let r = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(r, std::task::Poll::Ready(Ok(n)) if n > 0) {
+            self.writes
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        r
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Messages that several connections' tasks write at the same moment leave in one write to the
+/// transport: the writer lets the other ready tasks queue their frames before it writes (one
+/// syscall and one wake-up of the peer instead of one per message). On a runtime whose worker
+/// runs the most recently woken task next, a writer that wrote at once would send the first
+/// task's frame alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn frames_written_by_tasks_woken_together_leave_in_one_write() {
+    let writes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (ours, mut peer) = tokio::io::duplex(1 << 20);
+    let io = CountingIo {
+        inner: ours,
+        writes: writes.clone(),
+    };
+    let (h, _inc) = spawn(io, Role::Client, no_keepalive(), &CancellationToken::new());
+    const N: usize = 4;
+    let mut streams: Vec<MuxStream> = (0..N).map(|_| h.open_stream().unwrap()).collect();
+    for _ in 0..N {
+        let (syn, _) = recv(&mut peer).await;
+        assert!(syn.has(frame::SYN));
+    }
+    let go = Arc::new(tokio::sync::Notify::new());
+    let armed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for (i, mut s) in streams.drain(..).enumerate() {
+        let go = go.clone();
+        let armed = armed.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ready = std::pin::pin!(go.notified_owned());
+            ready.as_mut().enable();
+            armed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            ready.await;
+            s.write_all(&[i as u8; 100]).await.unwrap();
+            s
+        }));
+    }
+    // Every task must be waiting before they are released together.
+    while armed.load(std::sync::atomic::Ordering::SeqCst) < N {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let before = writes.load(std::sync::atomic::Ordering::SeqCst);
+    // Released from a task on the worker, so the wake-ups are local ones.
+    tokio::spawn(async move { go.notify_waiters() })
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    for _ in 0..N {
+        let (h, body) = recv(&mut peer).await;
+        assert_eq!(h.ty, FrameType::Data);
+        got.push(body[0]);
+    }
+    got.sort_unstable();
+    assert_eq!(got, [0, 1, 2, 3]);
+    let after = writes.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        after - before,
+        1,
+        "{} writes for {N} messages",
+        after - before
+    );
+    for t in tasks {
+        drop(t.await.unwrap());
+    }
+}
+
+/// `flush` and `shutdown` return once the frames are queued, even while the transport cannot
+/// take them (the relay flushes whenever its reader runs dry and must not wait for the driver
+/// each time); the data and the FIN still arrive, in order, once the peer reads.
+#[tokio::test]
+async fn flush_and_shutdown_do_not_wait_for_the_socket() {
+    // A 64-byte pipe the peer does not read yet: the driver's write blocks at once.
+    let (ours, mut peer) = tokio::io::duplex(64);
+    let (h, _inc) = spawn(
+        ours,
+        Role::Client,
+        no_keepalive(),
+        &CancellationToken::new(),
+    );
+    let mut s = h.open_stream().unwrap();
+    timeout(Duration::from_secs(5), async {
+        s.write_all(&[7u8; 1000]).await.unwrap();
+        s.flush().await.unwrap();
+        s.shutdown().await.unwrap();
+    })
+    .await
+    .expect("flush/shutdown waited for the socket");
+    drop(s);
+    let (syn, _) = recv(&mut peer).await;
+    assert!(syn.has(frame::SYN));
+    let mut data = Vec::new();
+    loop {
+        let (h, body) = recv(&mut peer).await;
+        if h.ty == FrameType::Data {
+            data.extend_from_slice(&body);
+        }
+        if h.has(frame::FIN) {
+            break;
+        }
+    }
+    assert_eq!(data, vec![7u8; 1000]);
+}
