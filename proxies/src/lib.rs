@@ -5,6 +5,7 @@
 pub mod compress_stream;
 pub mod crypto_stream;
 pub mod limit;
+pub mod mux_relay;
 pub mod pool;
 pub mod ports;
 pub mod proxy_protocol;

@@ -162,14 +162,14 @@ impl Linger {
 }
 
 /// One copy direction: its (borrowed) buffer and progress.
-struct Direction {
+pub(crate) struct Direction {
     /// Held only while bytes are in flight or a read is being attempted; `None` while the
     /// direction waits for its reader (an idle direction costs no buffer).
     buf: Option<RelayBuf>,
     /// Unwritten data is `buf[pos..cap]`.
     pos: usize,
     cap: usize,
-    total: u64,
+    pub(crate) total: u64,
     read_eof: bool,
     /// Data was written since the last flush.
     need_flush: bool,
@@ -177,7 +177,7 @@ struct Direction {
 }
 
 impl Direction {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             buf: None,
             pos: 0,
@@ -189,7 +189,7 @@ impl Direction {
         }
     }
 
-    fn poll_copy<R, W>(
+    pub(crate) fn poll_copy<R, W>(
         &mut self,
         cx: &mut Context<'_>,
         reader: &mut R,

@@ -6,8 +6,10 @@
 //!   compression, no bandwidth limit): when both turn out to be `tokio::net::TcpStream`s — a
 //!   user connection and a work connection of a frps without tcpMux and TLS, or a work
 //!   connection and a local service connection on frpc — the bytes go socket → pipe → socket
-//!   inside the kernel ([`splice_join`]); anything else (a yamux, TLS, QUIC stream, a simulated
-//!   socket, another OS) goes through [`crate::relay::join_report`].
+//!   inside the kernel ([`splice_join`]); a yamux stream joined with anything goes through
+//!   [`crate::mux_relay::join_mux`], which writes the stream's received frames without copying
+//!   them; anything else (TLS, a QUIC stream, a simulated socket, another OS) goes through
+//!   [`crate::relay::join_report`].
 //! * [`into_tcp`]: finds the `TcpStream` behind a boxed stream, through
 //!   `transports::AsyncStream`'s `Any` accessors, with any bytes a replaying wrapper had
 //!   already taken off the socket ([`TcpParts`]).
@@ -31,9 +33,11 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::TcpStream;
+use transports::mux::MuxStream;
 use transports::sniff::Rewind;
 use transports::{AsyncStream, BoxStream};
 
+use crate::mux_relay::join_mux;
 use crate::relay::{join_report, PumpReport};
 
 /// Joins two unwrapped connections, with `splice(2)` when both are TCP sockets on Linux, else
@@ -44,16 +48,43 @@ pub async fn join_plain(a: BoxStream, b: BoxStream, linger: Duration) -> PumpRep
         match (into_tcp(a), into_tcp(b)) {
             (Ok(mut a), Ok(mut b)) => linux::splice_join_parts(&mut a, &mut b, linger).await,
             (a, b) => {
-                let mut a = a.map_or_else(|s| s, TcpParts::into_stream);
-                let mut b = b.map_or_else(|s| s, TcpParts::into_stream);
-                join_report(&mut a, &mut b, linger).await
+                let a = a.map_or_else(|s| s, TcpParts::into_stream);
+                let b = b.map_or_else(|s| s, TcpParts::into_stream);
+                join_buffered(a, b, linger).await
             }
         }
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let (mut a, mut b) = (a, b);
-        join_report(&mut a, &mut b, linger).await
+        join_buffered(a, b, linger).await
+    }
+}
+
+/// [`join_plain`] when splicing is out: a yamux stream on either side takes the copy-free
+/// path of [`crate::mux_relay`], anything else the buffered relay.
+async fn join_buffered(a: BoxStream, b: BoxStream, linger: Duration) -> PumpReport {
+    let a = match take::<MuxStream>(a) {
+        Ok(mut mux) => {
+            let mut b = b;
+            return join_mux(&mut mux, &mut b, linger).await;
+        }
+        Err(a) => a,
+    };
+    match take::<MuxStream>(b) {
+        Ok(mut mux) => {
+            let mut a = a;
+            // `join_mux` counts from the stream: swap to report from `a`'s side.
+            let r = join_mux(&mut mux, &mut a, linger).await;
+            PumpReport {
+                a_to_b: r.b_to_a,
+                b_to_a: r.a_to_b,
+                error: r.error,
+            }
+        }
+        Err(mut b) => {
+            let mut a = a;
+            join_report(&mut a, &mut b, linger).await
+        }
     }
 }
 

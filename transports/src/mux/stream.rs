@@ -12,11 +12,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Buf;
+use std::collections::VecDeque;
+
+use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::frame::{self, FrameType, Header};
-use super::{session_closed, Shared, MAX_DATA_FRAME, OUT_HIGH_WATER};
+use super::{session_closed, Shared, StreamSlot, MAX_DATA_FRAME, OUT_HIGH_WATER};
 
 /// A multiplexed logical connection.
 #[derive(Debug)]
@@ -36,30 +38,58 @@ impl MuxStream {
     }
 }
 
-impl AsyncRead for MuxStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
+impl MuxStream {
+    /// Takes up to `max` received bytes as the reader's own `Bytes` slices, without copying
+    /// them, appended to `out` in order: for a relay that writes them to a socket with one
+    /// vectored write (`proxies::mux_relay`). Same semantics as `poll_read` otherwise: `Ok(0)`
+    /// at the peer's FIN, an error after a reset or the session's end, window updates sent as
+    /// the bytes are taken. `max` must be above zero.
+    pub fn poll_read_chunks(
+        &mut self,
         cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let max_window = this.shared.config.max_stream_window;
-        let mut inner = this.shared.lock();
+        max: usize,
+        out: &mut VecDeque<Bytes>,
+    ) -> Poll<io::Result<usize>> {
+        self.poll_take(cx, |slot| {
+            let mut taken = 0;
+            while taken < max {
+                let Some(chunk) = slot.recv.front_mut() else {
+                    break;
+                };
+                let n = chunk.len().min(max - taken);
+                if n == chunk.len() {
+                    // The front is non-empty: it was just borrowed.
+                    out.extend(slot.recv.pop_front());
+                } else {
+                    out.push_back(chunk.split_to(n));
+                }
+                taken += n;
+            }
+            taken
+        })
+    }
+
+    /// Waits for data (or the end) in this stream's receive queue, lets `take` consume from
+    /// it (returning how much it took), then re-grants window: the common part of
+    /// [`AsyncRead::poll_read`] and [`MuxStream::poll_read_chunks`].
+    fn poll_take(
+        &mut self,
+        cx: &mut Context<'_>,
+        take: impl FnOnce(&mut StreamSlot) -> usize,
+    ) -> Poll<io::Result<usize>> {
+        let max_window = self.shared.config.max_stream_window;
+        let mut inner = self.shared.lock();
         let closed = inner.closed;
         let inner = &mut *inner;
-        let Some(slot) = inner.streams.get_mut(&this.id) else {
-            return Poll::Ready(if closed {
-                Err(session_closed())
-            } else {
-                Ok(())
-            });
+        let Some(slot) = inner.streams.get_mut(&self.id) else {
+            return Poll::Ready(if closed { Err(session_closed()) } else { Ok(0) });
         };
         if slot.recv_len == 0 {
             if slot.reset {
                 return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
             }
             if slot.remote_fin {
-                return Poll::Ready(Ok(()));
+                return Poll::Ready(Ok(0));
             }
             if closed {
                 return Poll::Ready(Err(session_closed()));
@@ -67,18 +97,8 @@ impl AsyncRead for MuxStream {
             slot.read_waker = Some(cx.waker().clone());
             return Poll::Pending;
         }
-        while buf.remaining() > 0 {
-            let Some(chunk) = slot.recv.front_mut() else {
-                break;
-            };
-            let n = chunk.len().min(buf.remaining());
-            buf.put_slice(&chunk[..n]);
-            chunk.advance(n);
-            slot.recv_len -= n;
-            if chunk.is_empty() {
-                slot.recv.pop_front();
-            }
-        }
+        let n = take(slot);
+        slot.recv_len -= n;
         // hashicorp `sendWindowUpdate`: re-grant what was consumed once it is worth it.
         // recv_len fits in u32 because it never exceeds the window.
         let buffered = u32::try_from(slot.recv_len).unwrap_or(u32::MAX);
@@ -89,10 +109,40 @@ impl AsyncRead for MuxStream {
             slot.recv_window += delta;
             inner
                 .out
-                .push(Header::new(FrameType::WindowUpdate, 0, this.id, delta), &[]);
-            this.shared.writer_wake.notify_one();
+                .push(Header::new(FrameType::WindowUpdate, 0, self.id, delta), &[]);
+            self.shared.writer_wake.notify_one();
         }
-        Poll::Ready(Ok(()))
+        Poll::Ready(Ok(n))
+    }
+}
+
+impl AsyncRead for MuxStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        self.get_mut()
+            .poll_take(cx, |slot| {
+                let mut taken = 0;
+                while buf.remaining() > 0 {
+                    let Some(chunk) = slot.recv.front_mut() else {
+                        break;
+                    };
+                    let n = chunk.len().min(buf.remaining());
+                    buf.put_slice(&chunk[..n]);
+                    chunk.advance(n);
+                    taken += n;
+                    if chunk.is_empty() {
+                        slot.recv.pop_front();
+                    }
+                }
+                taken
+            })
+            .map_ok(|_| ())
     }
 }
 

@@ -1,5 +1,6 @@
 //! In-memory tests of the yamux session against a raw peer speaking frames by hand.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
@@ -415,4 +416,69 @@ async fn flush_and_shutdown_do_not_wait_for_the_socket() {
         }
     }
     assert_eq!(data, vec![7u8; 1000]);
+}
+
+/// `poll_read_chunks` hands out the received frames as they are (no copy), splits the last one
+/// at `max`, re-grants window like `poll_read`, and reports the peer's FIN as 0.
+#[tokio::test]
+async fn read_chunks_takes_frames_without_copying_and_regrants_window() {
+    let config = MuxConfig {
+        max_stream_window: INITIAL_STREAM_WINDOW,
+        ..no_keepalive()
+    };
+    let (_h, mut inc, mut peer) = start(Role::Server, config);
+    send(
+        &mut peer,
+        Header::new(FrameType::WindowUpdate, frame::SYN, 1, 0),
+        &[],
+    )
+    .await;
+    let (ack, _) = recv(&mut peer).await;
+    assert_eq!(ack.flags, frame::ACK);
+    // Three frames of 100 KiB: 300 KiB of the 256 KiB initial window is more than the peer
+    // may send, so send 200 KiB first, then the rest once the window was re-granted.
+    let frame_len = 100 * 1024;
+    for i in 0..2u8 {
+        send(
+            &mut peer,
+            Header::new(FrameType::Data, 0, 1, frame_len),
+            &vec![i; frame_len as usize],
+        )
+        .await;
+    }
+    let mut s = inc.accept().await.unwrap();
+    let mut out = VecDeque::new();
+    let mut got = 0;
+    while got < 2 * frame_len as usize {
+        got += std::future::poll_fn(|cx| s.poll_read_chunks(cx, 150 * 1024, &mut out))
+            .await
+            .unwrap();
+    }
+    // Each piece is one frame's bytes (or part of one), never merged: a copy would merge.
+    assert!(out.iter().all(|c| c.iter().all(|&b| b == c[0])));
+    assert!(out.iter().all(|c| c.len() <= 150 * 1024));
+    let total: usize = out.iter().map(|c| c.len()).sum();
+    assert_eq!(total, 2 * frame_len as usize);
+    // The first take consumed 150 KiB of a 256 KiB window: hashicorp's rule re-grants it
+    // (at least half the window); the next 50 KiB are not worth an update yet.
+    let (wu, _) = recv(&mut peer).await;
+    assert_eq!(
+        (wu.ty, wu.stream_id, wu.length),
+        (FrameType::WindowUpdate, 1, 150 * 1024)
+    );
+    send(
+        &mut peer,
+        Header::new(FrameType::Data, frame::FIN, 1, 3),
+        b"end",
+    )
+    .await;
+    let mut tail = VecDeque::new();
+    let n = std::future::poll_fn(|cx| s.poll_read_chunks(cx, 1024, &mut tail))
+        .await
+        .unwrap();
+    assert_eq!((n, &tail[0][..]), (3, &b"end"[..]));
+    let eof = std::future::poll_fn(|cx| s.poll_read_chunks(cx, 1024, &mut tail))
+        .await
+        .unwrap();
+    assert_eq!(eof, 0);
 }

@@ -1,0 +1,337 @@
+//! The relay between a yamux stream and another connection (normally the user's or the local
+//! service's TCP socket), without copying what the stream received.
+//!
+//! The mux reader already holds each received frame as a `Bytes` slice of its read chunk
+//! (`transports::mux`). The buffered relay ([`crate::relay`]) copied those bytes into its 16 KiB
+//! buffer and wrote them out 16 KiB at a time; here the stream's queued slices are taken as
+//! they are ([`MuxStream::poll_read_chunks`]) and written with one vectored write, up to
+//! [`MAX_BATCH`] per call. The other direction (socket → stream) still goes through a lent
+//! relay buffer: the stream copies a write into the session's outbound buffer anyway.
+//!
+//! Profiled on one iperf3 stream through the default transport, the copy removed here was
+//! 2 % of frpc's and frps's samples together, and the 16 KiB writes to the local socket cost
+//! a wake-up of the receiving end each.
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use tokio::io::{AsyncRead, AsyncWrite};
+use transports::mux::MuxStream;
+
+use crate::relay::{Direction, Linger, PumpReport};
+
+/// Most bytes taken from the stream for one write. Bounds what a slow writer holds beyond the
+/// stream's window (the window is re-granted as bytes are taken).
+pub const MAX_BATCH: usize = 256 * 1024;
+
+/// Most slices per vectored write (Linux takes up to 1024; the frames are ≤ 64 KiB each).
+const MAX_IOV: usize = 64;
+
+/// Joins `mux` and `other` until both directions have ended, as
+/// [`crate::relay::join_report`] does (same half-close and `linger` rules). In the report,
+/// `a_to_b` counts what went from `mux` to `other`.
+pub async fn join_mux<S>(mux: &mut MuxStream, other: &mut S, linger: Duration) -> PumpReport
+where
+    S: AsyncRead + AsyncWrite + Unpin + ?Sized,
+{
+    let mut down = ChunkDirection::new();
+    let mut up = Direction::new();
+    let mut idle = Linger::new(linger);
+    let result = poll_fn(|cx| {
+        let down_done = down.poll_copy(cx, &mut *mux, &mut *other)?.is_ready();
+        let up_done = up.poll_copy(cx, &mut *other, &mut *mux)?.is_ready();
+        idle.poll_end(cx, down_done, up_done, down.total + up.total)
+            .map(Ok)
+    })
+    .await;
+    PumpReport {
+        a_to_b: down.total,
+        b_to_a: up.total,
+        error: result.err(),
+    }
+}
+
+/// Stream → writer: the stream's received slices, written as they are.
+struct ChunkDirection {
+    /// Taken from the stream, not yet written (at most [`MAX_BATCH`] bytes).
+    pending: VecDeque<Bytes>,
+    total: u64,
+    read_eof: bool,
+    need_flush: bool,
+    done: bool,
+}
+
+impl ChunkDirection {
+    fn new() -> Self {
+        Self {
+            pending: VecDeque::new(),
+            total: 0,
+            read_eof: false,
+            need_flush: false,
+            done: false,
+        }
+    }
+
+    fn poll_copy<W>(
+        &mut self,
+        cx: &mut Context<'_>,
+        reader: &mut MuxStream,
+        writer: &mut W,
+    ) -> Poll<io::Result<()>>
+    where
+        W: AsyncWrite + Unpin + ?Sized,
+    {
+        if self.done {
+            return Poll::Ready(Ok(()));
+        }
+        loop {
+            if self.pending.is_empty() && !self.read_eof {
+                match reader.poll_read_chunks(cx, MAX_BATCH, &mut self.pending) {
+                    Poll::Ready(Ok(0)) => self.read_eof = true,
+                    Poll::Ready(Ok(_)) => {}
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => {
+                        // Nothing more to send right now: push out what a buffering writer
+                        // may still hold.
+                        if self.need_flush {
+                            ready!(Pin::new(&mut *writer).poll_flush(cx))?;
+                            self.need_flush = false;
+                        }
+                        return Poll::Pending;
+                    }
+                }
+            }
+            while !self.pending.is_empty() {
+                let n = ready!(poll_write_chunks(cx, &mut *writer, &self.pending))?;
+                if n == 0 {
+                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                }
+                advance(&mut self.pending, n);
+                self.total += n as u64;
+                self.need_flush = true;
+            }
+            if self.read_eof {
+                // Half-close: the stream's peer is done, so end the writer's send side.
+                ready!(Pin::new(&mut *writer).poll_flush(cx))?;
+                self.need_flush = false;
+                ready!(Pin::new(&mut *writer).poll_shutdown(cx))?;
+                self.done = true;
+                return Poll::Ready(Ok(()));
+            }
+        }
+    }
+}
+
+/// One write of the front of `chunks`: vectored when the writer supports it.
+fn poll_write_chunks<W>(
+    cx: &mut Context<'_>,
+    writer: &mut W,
+    chunks: &VecDeque<Bytes>,
+) -> Poll<io::Result<usize>>
+where
+    W: AsyncWrite + Unpin + ?Sized,
+{
+    let writer = Pin::new(writer);
+    if !writer.is_write_vectored() || chunks.len() == 1 {
+        return writer.poll_write(cx, &chunks[0]);
+    }
+    let mut iov = [IoSlice::new(&[]); MAX_IOV];
+    let mut k = 0;
+    for (slot, chunk) in iov.iter_mut().zip(chunks) {
+        *slot = IoSlice::new(chunk);
+        k += 1;
+    }
+    writer.poll_write_vectored(cx, &iov[..k])
+}
+
+/// Drops the first `n` written bytes of `chunks`.
+fn advance(chunks: &mut VecDeque<Bytes>, mut n: usize) {
+    while n > 0 {
+        let Some(front) = chunks.front_mut() else {
+            return;
+        };
+        if n < front.len() {
+            front.advance(n);
+            return;
+        }
+        n -= front.len();
+        chunks.pop_front();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio_util::sync::CancellationToken;
+    use transports::mux::{self, MuxConfig, Role};
+
+    use super::*;
+
+    /// A yamux session over an in-memory pipe: (client handle, server's incoming streams).
+    fn session_pair() -> (mux::MuxHandle, mux::Incoming) {
+        let (a, b) = tokio::io::duplex(4 << 20);
+        let cancel = CancellationToken::new();
+        // The sessions live as long as their driver tasks, not their handles; the server opens
+        // no streams, so the client's `Incoming` is not needed.
+        let (client, _) = mux::spawn(a, Role::Client, MuxConfig::default(), &cancel);
+        let (_, incoming) = mux::spawn(b, Role::Server, MuxConfig::default(), &cancel);
+        (client, incoming)
+    }
+
+    /// Records every write call; vectored.
+    #[derive(Clone, Default)]
+    struct Recorder {
+        writes: Arc<Mutex<Vec<usize>>>,
+        data: Arc<Mutex<Vec<u8>>>,
+        shut: Arc<Mutex<bool>>,
+    }
+
+    impl AsyncRead for Recorder {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            _buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            // Never sends anything the other way.
+            Poll::Pending
+        }
+    }
+
+    impl AsyncWrite for Recorder {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.writes.lock().unwrap().push(buf.len());
+            self.data.lock().unwrap().extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_write_vectored(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            let n = bufs.iter().map(|b| b.len()).sum();
+            self.writes.lock().unwrap().push(n);
+            let mut data = self.data.lock().unwrap();
+            for b in bufs {
+                data.extend_from_slice(b);
+            }
+            Poll::Ready(Ok(n))
+        }
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            *self.shut.lock().unwrap() = true;
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Frames that arrived before the relay ran leave in one write, in order, and the peer's
+    /// FIN becomes the writer's shutdown. The copying relay writes at most 16 KiB per call.
+    #[tokio::test(start_paused = true)]
+    async fn queued_frames_leave_in_one_vectored_write() {
+        let (client, mut incoming) = session_pair();
+        let mut sender = client.open_stream().unwrap();
+        let mut expected = Vec::new();
+        for i in 0..8u8 {
+            let frame = vec![i; 16 * 1024];
+            sender.write_all(&frame).await.unwrap();
+            expected.extend_from_slice(&frame);
+        }
+        sender.shutdown().await.unwrap();
+        let mut receiver = incoming.accept().await.unwrap();
+        // Paused clock: this returns once every task is idle, i.e. all frames have crossed.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+
+        let mut out = Recorder::default();
+        let report = tokio::time::timeout(
+            Duration::from_secs(30),
+            join_mux(&mut receiver, &mut out, Duration::from_secs(1)),
+        )
+        .await
+        .unwrap();
+        assert!(report.error.is_none(), "{:?}", report.error);
+        assert_eq!((report.a_to_b, report.b_to_a), (128 * 1024, 0));
+        assert_eq!(*out.writes.lock().unwrap(), vec![128 * 1024]);
+        assert_eq!(*out.data.lock().unwrap(), expected);
+        assert!(*out.shut.lock().unwrap());
+    }
+
+    /// Through a real loopback socket, both ways at once, more than a window's worth each way
+    /// (the stream must keep re-granting window as the relay takes its slices), and each
+    /// side's FIN reaches the other.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn relays_both_ways_between_a_stream_and_a_socket() {
+        const LEN: usize = 8 << 20;
+        let (client, mut incoming) = session_pair();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // The "local service": echoes a pattern back after reading everything.
+        let service = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).await.unwrap();
+            s.write_all(&pattern(LEN, 7)).await.unwrap();
+            s.shutdown().await.unwrap();
+            got
+        });
+        let relay = tokio::spawn(async move {
+            let mut work = incoming.accept().await.unwrap();
+            let mut local = TcpStream::connect(addr).await.unwrap();
+            join_mux(&mut work, &mut local, Duration::from_secs(10)).await
+        });
+        let user = async {
+            let mut s = client.open_stream().unwrap();
+            s.write_all(&pattern(LEN, 3)).await.unwrap();
+            s.shutdown().await.unwrap();
+            let mut back = Vec::new();
+            s.read_to_end(&mut back).await.unwrap();
+            back
+        };
+        let back = tokio::time::timeout(Duration::from_secs(60), user)
+            .await
+            .expect("relay stalled");
+        assert!(back == pattern(LEN, 7), "data from the service corrupted");
+        let got = service.await.unwrap();
+        assert!(got == pattern(LEN, 3), "data to the service corrupted");
+        let report = relay.await.unwrap();
+        assert!(report.error.is_none(), "{:?}", report.error);
+        assert_eq!((report.a_to_b, report.b_to_a), (LEN as u64, LEN as u64));
+    }
+
+    fn pattern(len: usize, seed: u8) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
+    }
+
+    #[test]
+    fn advance_drops_written_bytes_across_slices() {
+        let mut q: VecDeque<Bytes> = [&b"abc"[..], b"de", b"fgh"]
+            .into_iter()
+            .map(Bytes::from_static)
+            .collect();
+        advance(&mut q, 4);
+        assert_eq!(
+            q.iter().map(|b| &b[..]).collect::<Vec<_>>(),
+            [&b"e"[..], b"fgh"]
+        );
+        advance(&mut q, 4);
+        assert!(q.is_empty());
+    }
+}
