@@ -63,12 +63,16 @@ class Variant:
     tls: bool = True
     extra_frps: tuple[str, ...] = ()
     extra_frpc: tuple[str, ...] = ()
+    # Environment for both tunnel processes, e.g. (("TOKIO_WORKER_THREADS", "1"),).
+    env: tuple[tuple[str, str], ...] = ()
 
 
 VARIANTS = [
     Variant("direct (no tunnel)", "direct"),
     Variant("frp default (TLS + tcpMux)", "frp"),
     Variant("ours default (TLS + tcpMux)", "ours"),
+    # Informational: tokio's runtime with one worker thread per process instead of one per core.
+    Variant("ours default, 1 worker thread", "ours", env=(("TOKIO_WORKER_THREADS", "1"),)),
     Variant("frp tcpMux off", "frp", mux=False),
     Variant("ours tcpMux off", "ours", mux=False),
     Variant("frp tcpMux off, TLS off", "frp", mux=False, tls=False),
@@ -91,7 +95,7 @@ VARIANTS = [
 ]
 if BASE_DIR is not None:
     VARIANTS += [
-        Variant("base" + v.label[len("ours"):], "base", v.protocol, v.mux, v.tls, v.extra_frps, v.extra_frpc)
+        Variant("base" + v.label[len("ours"):], "base", v.protocol, v.mux, v.tls, v.extra_frps, v.extra_frpc, v.env)
         for v in VARIANTS
         if v.impl == "ours"
     ]
@@ -166,9 +170,15 @@ class Procs:
         self.work = work
         self.procs: list[subprocess.Popen] = []
 
-    def start(self, name: str, cmd: list[str]) -> subprocess.Popen:
+    def start(self, name: str, cmd: list[str], env: tuple[tuple[str, str], ...] = ()) -> subprocess.Popen:
         log = open(self.work / f"{name}.log", "wb")
-        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        p = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **dict(env)} if env else None,
+        )
         log.close()
         self.procs.append(p)
         return p
@@ -445,9 +455,9 @@ def start_tunnel(
         s, c = frp_like_configs(v, svc, proxies)
         sconf.write_text(s)
         cconf.write_text(c)
-        t.server = procs.start("server", [str(d / "frps"), "-c", str(sconf)])
+        t.server = procs.start("server", [str(d / "frps"), "-c", str(sconf)], v.env)
         time.sleep(0.2)
-        t.client = procs.start("client", [str(d / "frpc"), "-c", str(cconf)])
+        t.client = procs.start("client", [str(d / "frpc"), "-c", str(cconf)], v.env)
     wait_up(t, procs)
     return t
 
@@ -778,6 +788,11 @@ def ratio_rows(res: dict) -> list[tuple[str, float | None, float | None, str, bo
         )
     target("quic: 1-stream Gbit/s vs frp quic", m("ours quic", "gbps1"), m("frp quic", "gbps1"), 3.0)
     target("kcp (default tuning): 1-stream Gbit/s vs frp kcp", m("ours kcp", "gbps1"), m("frp kcp", "gbps1"), 10.0)
+    # Tuning, not the default (bench/NOTES.md): one tokio worker per process instead of one per core.
+    O1 = "ours default, 1 worker thread"
+    target("informational, 1 worker thread: 1-stream vs frp default", m(O1, "gbps1"), m(FD, "gbps1"), 2.0)
+    target("informational, 1 worker thread: 1-stream vs rathole", m(O1, "gbps1"), m(RH, "gbps1"), 1.0)
+    target("informational, 1 worker thread: keep-alive req/s vs rathole", m(O1, "ka_rps"), m(RH, "ka_rps"), 1.2)
     # frp's own KCP tuning caps both at ~0.27 Gbit/s (bench/NOTES.md): shown, not a target.
     target("kcp (compat: frp's tuning, informational): 1-stream vs frp kcp", m("ours kcp (compat)", "gbps1"), m("frp kcp", "gbps1"), 10.0)
     return rows

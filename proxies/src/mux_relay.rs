@@ -29,6 +29,9 @@ use crate::relay::{Direction, Linger, PumpReport};
 /// stream's window (the window is re-granted as bytes are taken).
 pub const MAX_BATCH: usize = 256 * 1024;
 
+/// Slots of the pending queue kept while a direction is idle (32 bytes each).
+const IDLE_SLOTS: usize = 4;
+
 /// Most slices per vectored write (Linux takes up to 1024; the frames are ≤ 64 KiB each).
 const MAX_IOV: usize = 64;
 
@@ -96,6 +99,12 @@ impl ChunkDirection {
                     Poll::Ready(Ok(_)) => {}
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                     Poll::Pending => {
+                        // Idle: a queue that grew during a burst is not kept for the life of
+                        // a held connection (a few slots are, to spare small exchanges the
+                        // allocator).
+                        if self.pending.capacity() > IDLE_SLOTS {
+                            self.pending = VecDeque::new();
+                        }
                         // Nothing more to send right now: push out what a buffering writer
                         // may still hold.
                         if self.need_flush {
@@ -270,6 +279,33 @@ mod tests {
         assert_eq!(*out.writes.lock().unwrap(), vec![128 * 1024]);
         assert_eq!(*out.data.lock().unwrap(), expected);
         assert!(*out.shut.lock().unwrap());
+    }
+
+    /// A burst of many frames grows the pending queue; once the direction is idle again the
+    /// queue gives that memory back (held connections keep no per-burst state).
+    #[tokio::test(start_paused = true)]
+    async fn idle_direction_keeps_no_grown_queue() {
+        let (client, mut incoming) = session_pair();
+        let mut sender = client.open_stream().unwrap();
+        for i in 0..40u8 {
+            sender.write_all(&[i; 1000]).await.unwrap();
+        }
+        let mut receiver = incoming.accept().await.unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let mut out = Recorder::default();
+        let mut dir = ChunkDirection::new();
+        let polled =
+            std::future::poll_fn(|cx| Poll::Ready(dir.poll_copy(cx, &mut receiver, &mut out)))
+                .await;
+        assert!(polled.is_pending(), "the stream is still open");
+        assert_eq!(dir.total, 40_000);
+        assert_eq!(out.data.lock().unwrap().len(), 40_000);
+        assert!(
+            dir.pending.capacity() <= IDLE_SLOTS,
+            "{}",
+            dir.pending.capacity()
+        );
+        drop(sender);
     }
 
     /// Through a real loopback socket, both ways at once, more than a window's worth each way
