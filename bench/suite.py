@@ -549,6 +549,22 @@ def settle_rss(pids: list[int], secs: float = 1.0) -> list[int]:
     return [rss_kib(p) for p in pids]
 
 
+def machine_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs together, from /proc/stat (steal counts as busy: the
+    core was not ours to use)."""
+    with open("/proc/stat") as f:
+        parts = [int(x) for x in f.readline().split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = parts
+    return user + nice + system + irq + softirq + steal, sum(parts)
+
+
+def busy_cores(j0: tuple[int, int], j1: tuple[int, int]) -> float:
+    """Cores busy on average between two `machine_jiffies` readings (any process, not only the
+    tunnel's): shows whether a run was CPU-bound (near `os.cpu_count()`) or latency-bound."""
+    busy, total = j1[0] - j0[0], j1[1] - j0[1]
+    return (os.cpu_count() or 1) * busy / total if total else 0.0
+
+
 def measure_variant(v: Variant, svc: Services, procs: Procs, work: Path, a) -> dict:
     r: dict = {}
     metrics = set(a.metrics.split(","))
@@ -573,12 +589,18 @@ def measure_variant(v: Variant, svc: Services, procs: Procs, work: Path, a) -> d
         if "tput" in metrics:
             # 1 stream, with CPU accounting.
             cpu0 = sum(cpu_seconds(p) for p in pids)
+            j0 = machine_jiffies()
             r["gbps1"], nbytes = iperf(t.iperf, a.secs, 1)
+            r["busy1"] = busy_cores(j0, machine_jiffies())
             if pids:
                 r["cpu_per_gb"] = (sum(cpu_seconds(p) for p in pids) - cpu0) / (nbytes / 1e9)
+            j0 = machine_jiffies()
             r["gbps8"], _ = iperf(t.iperf, a.secs, 8)
+            r["busy8"] = busy_cores(j0, machine_jiffies())
         if "rps" in metrics:
+            j0 = machine_jiffies()
             ka = wrk(t.http, a.secs, close=False, conns=a.wrk_conns)
+            r["busy_ka"] = busy_cores(j0, machine_jiffies())
             r.update(ka_rps=ka["rps"], ka_p50=ka["p50"], ka_p99=ka["p99"], ka_errors=ka["errors"])
         if "conns" in metrics:
             nc = wrk(t.http, a.secs, close=True, conns=a.wrk_close_conns)
@@ -737,6 +759,7 @@ def render(data: dict) -> str:
     if errors:
         out.append("\nwrk errors (counted in no figure above, listed for honesty): " + "; ".join(errors) + "\n")
     out.append("")
+    out += render_busy(res)
     out += render_targets(res)
     if data.get("growth"):
         out += render_growth(data["growth"], a)
@@ -796,6 +819,23 @@ def ratio_rows(res: dict) -> list[tuple[str, float | None, float | None, str, bo
     # frp's own KCP tuning caps both at ~0.27 Gbit/s (bench/NOTES.md): shown, not a target.
     target("kcp (compat: frp's tuning, informational): 1-stream vs frp kcp", m("ours kcp (compat)", "gbps1"), m("frp kcp", "gbps1"), 10.0)
     return rows
+
+
+def render_busy(res: dict) -> list[str]:
+    """Whole-machine CPU during the runs: a run near all cores busy is CPU-bound (its figure is
+    cores / CPU per unit of work), one below is bound by latency or scheduling."""
+    rows = []
+    for v in VARIANTS:
+        ok = [r for r in res.get(v.label, []) if "error" not in r]
+        vals = [med([r[k] for r in ok if k in r]) for k in ("busy1", "busy8", "busy_ka")]
+        if any(x is not None for x in vals):
+            rows.append(f"| {v.label} | " + " | ".join("–" if x is None else f"{x:.2f}" for x in vals) + " |")
+    if not rows:
+        return []
+    out = [f"Machine CPU busy during the runs, in cores of {os.cpu_count()} (all processes; medians):\n"]
+    out.append("| variant | 1 stream | 8 streams | keep-alive |")
+    out.append("|---|---|---|---|")
+    return out + rows + [""]
 
 
 def render_targets(res: dict) -> list[str]:
