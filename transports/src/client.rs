@@ -403,7 +403,13 @@ impl<N: Net> Connector<N> {
             .step(self.dial_tcp())
             .await
             .map_err(|e| self.ws_error("dial", e))?;
-        let handshake = tls::connect(t.config.clone(), t.name.clone(), false, tcp);
+        let handshake = tls::connect(
+            t.config.clone(),
+            t.name.clone(),
+            false,
+            tcp,
+            self.tls_send_buffer(),
+        );
         let tls = self
             .step(handshake)
             .await
@@ -438,12 +444,27 @@ impl<N: Net> Connector<N> {
         Ok(tcp)
     }
 
+    /// rustls's send buffer: larger for the connection that carries the yamux session.
+    fn tls_send_buffer(&self) -> usize {
+        if self.opts.tcp_mux {
+            tls::MUX_SEND_BUFFER
+        } else {
+            tls::SEND_BUFFER
+        }
+    }
+
     /// Optional `0x17` → TLS over a dialled stream (tcp, kcp, websocket).
     async fn inner_tls(&self, io: BoxStream) -> Result<BoxStream, TransportError> {
         let Some(t) = &self.tls else {
             return Ok(io);
         };
-        let handshake = tls::connect(t.config.clone(), t.name.clone(), t.head_byte, io);
+        let handshake = tls::connect(
+            t.config.clone(),
+            t.name.clone(),
+            t.head_byte,
+            io,
+            self.tls_send_buffer(),
+        );
         match self.step(handshake).await {
             Ok(stream) => Ok(Box::new(stream)),
             Err(e) if self.opts.protocol == Protocol::Websocket => {

@@ -442,7 +442,12 @@ where
             if skip_head_byte {
                 prefix.remove(0);
             }
-            let stream = tls::accept(ctx.tls.clone(), Rewind::new(prefix, io))
+            let send_buffer = if ctx.tcp_mux {
+                tls::MUX_SEND_BUFFER
+            } else {
+                tls::SEND_BUFFER
+            };
+            let stream = tls::accept(ctx.tls.clone(), Rewind::new(prefix, io), send_buffer)
                 .await
                 .map_err(|source| TransportError::TlsHandshake {
                     addr: peer.to_string(),
