@@ -13,7 +13,6 @@
 //! a wake-up of the receiving end each.
 
 use std::collections::VecDeque;
-use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
@@ -23,7 +22,7 @@ use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncWrite};
 use transports::mux::MuxStream;
 
-use crate::relay::{Direction, Linger, PumpReport};
+use crate::relay::{drive_join, Direction, PumpReport};
 
 /// Most bytes taken from the stream for one write. Bounds what a slow writer holds beyond the
 /// stream's window (the window is re-granted as bytes are taken).
@@ -42,21 +41,18 @@ pub async fn join_mux<S>(mux: &mut MuxStream, other: &mut S, linger: Duration) -
 where
     S: AsyncRead + AsyncWrite + Unpin + ?Sized,
 {
-    let mut down = ChunkDirection::new();
-    let mut up = Direction::new();
-    let mut idle = Linger::new(linger);
-    let result = poll_fn(|cx| {
-        let down_done = down.poll_copy(cx, &mut *mux, &mut *other)?.is_ready();
-        let up_done = up.poll_copy(cx, &mut *other, &mut *mux)?.is_ready();
-        idle.poll_end(cx, down_done, up_done, down.total + up.total)
-            .map(Ok)
+    let (mut down, mut up) = (ChunkDirection::new(), Direction::new());
+    drive_join(Some(linger), |cx| {
+        let done = (|| {
+            let down_done = down.poll_copy(cx, &mut *mux, &mut *other)?.is_ready();
+            Ok((
+                down_done,
+                up.poll_copy(cx, &mut *other, &mut *mux)?.is_ready(),
+            ))
+        })();
+        (done, down.total, up.total)
     })
-    .await;
-    PumpReport {
-        a_to_b: down.total,
-        b_to_a: up.total,
-        error: result.err(),
-    }
+    .await
 }
 
 /// Stream → writer: the stream's received slices, written as they are.

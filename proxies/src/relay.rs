@@ -68,23 +68,15 @@ where
     A: AsyncRead + AsyncWrite + Unpin + ?Sized,
     B: AsyncRead + AsyncWrite + Unpin + ?Sized,
 {
-    let mut ab = Direction::new();
-    let mut ba = Direction::new();
-    let result = poll_fn(|cx| {
-        let ab_done = ab.poll_copy(cx, &mut *a, &mut *b)?.is_ready();
-        let ba_done = ba.poll_copy(cx, &mut *b, &mut *a)?.is_ready();
-        if ab_done && ba_done {
-            Poll::Ready(Ok(()))
-        } else {
-            Poll::Pending
-        }
+    let (mut ab, mut ba) = (Direction::new(), Direction::new());
+    drive_join(None, |cx| {
+        let done = (|| {
+            let ab_done = ab.poll_copy(cx, &mut *a, &mut *b)?.is_ready();
+            Ok((ab_done, ba.poll_copy(cx, &mut *b, &mut *a)?.is_ready()))
+        })();
+        (done, ab.total, ba.total)
     })
-    .await;
-    PumpReport {
-        a_to_b: ab.total,
-        b_to_a: ba.total,
-        error: result.err(),
-    }
+    .await
 }
 
 /// Like [`pump_report`], but once one direction has ended (its EOF passed on as a write
@@ -98,26 +90,49 @@ where
     A: AsyncRead + AsyncWrite + Unpin + ?Sized,
     B: AsyncRead + AsyncWrite + Unpin + ?Sized,
 {
-    let mut ab = Direction::new();
-    let mut ba = Direction::new();
-    let mut idle = Linger::new(linger);
+    let (mut ab, mut ba) = (Direction::new(), Direction::new());
+    drive_join(Some(linger), |cx| {
+        let done = (|| {
+            let ab_done = ab.poll_copy(cx, &mut *a, &mut *b)?.is_ready();
+            Ok((ab_done, ba.poll_copy(cx, &mut *b, &mut *a)?.is_ready()))
+        })();
+        (done, ab.total, ba.total)
+    })
+    .await
+}
+
+/// The loop shared by every join (this buffered relay, `crate::splice`, `crate::mux_relay`):
+/// `step` advances both directions and returns whether each is done (or the first error),
+/// with the bytes moved a → b and b → a so far. Ends when both are done, at the first error,
+/// or, with a `linger`, once one is done and the other has not moved for that long
+/// ([`join_report`]).
+pub(crate) async fn drive_join(
+    linger: Option<std::time::Duration>,
+    mut step: impl FnMut(&mut Context<'_>) -> (io::Result<(bool, bool)>, u64, u64),
+) -> PumpReport {
+    let mut idle = linger.map(Linger::new);
+    let (mut a_to_b, mut b_to_a) = (0, 0);
     let result = poll_fn(|cx| {
-        let ab_done = ab.poll_copy(cx, &mut *a, &mut *b)?.is_ready();
-        let ba_done = ba.poll_copy(cx, &mut *b, &mut *a)?.is_ready();
-        idle.poll_end(cx, ab_done, ba_done, ab.total + ba.total)
-            .map(Ok)
+        let (done, ab, ba) = step(cx);
+        (a_to_b, b_to_a) = (ab, ba);
+        let (ab_done, ba_done) = done?;
+        match &mut idle {
+            Some(idle) => idle.poll_end(cx, ab_done, ba_done, ab + ba).map(Ok),
+            None if ab_done && ba_done => Poll::Ready(Ok(())),
+            None => Poll::Pending,
+        }
     })
     .await;
     PumpReport {
-        a_to_b: ab.total,
-        b_to_a: ba.total,
+        a_to_b,
+        b_to_a,
         error: result.err(),
     }
 }
 
-/// [`join_report`]'s end condition, shared with the splice relay (`crate::splice`): both
-/// directions done, or one done and the other without progress for `linger`.
-pub(crate) struct Linger {
+/// [`join_report`]'s end condition ([`drive_join`]): both directions done, or one done and the
+/// other without progress for `linger`.
+struct Linger {
     linger: std::time::Duration,
     /// Armed at the first half-close; boxed because most joins never need it.
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
@@ -125,7 +140,7 @@ pub(crate) struct Linger {
 }
 
 impl Linger {
-    pub(crate) fn new(linger: std::time::Duration) -> Self {
+    fn new(linger: std::time::Duration) -> Self {
         Self {
             linger,
             timer: None,
@@ -135,7 +150,7 @@ impl Linger {
 
     /// Ready when the join should end, given which directions are done and the bytes moved so
     /// far in both directions together.
-    pub(crate) fn poll_end(
+    fn poll_end(
         &mut self,
         cx: &mut Context<'_>,
         ab_done: bool,

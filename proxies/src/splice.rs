@@ -192,7 +192,6 @@ pub use linux::splice_join;
 #[cfg(target_os = "linux")]
 mod linux {
     use std::cell::RefCell;
-    use std::future::poll_fn;
     use std::io;
     use std::os::fd::OwnedFd;
     use std::pin::Pin;
@@ -204,7 +203,7 @@ mod linux {
     use tokio::net::TcpStream;
 
     use super::TcpParts;
-    use crate::relay::{Linger, PumpReport};
+    use crate::relay::{drive_join, PumpReport};
 
     /// Pipe capacity asked for with `F_SETPIPE_SZ` (Go: `maxSpliceSize`, 1 MiB). The kernel
     /// caps it at `fs.pipe-max-size` and may refuse past the per-user pipe quota; the default
@@ -278,21 +277,15 @@ mod linux {
         b_head: Vec<u8>,
         linger: Duration,
     ) -> PumpReport {
-        let mut ab = SpliceDir::with_head(a_head);
-        let mut ba = SpliceDir::with_head(b_head);
-        let mut idle = Linger::new(linger);
-        let result = poll_fn(|cx| {
-            let ab_done = ab.poll_copy(cx, &*a, &mut *b)?.is_ready();
-            let ba_done = ba.poll_copy(cx, &*b, &mut *a)?.is_ready();
-            idle.poll_end(cx, ab_done, ba_done, ab.total + ba.total)
-                .map(Ok)
+        let (mut ab, mut ba) = (SpliceDir::with_head(a_head), SpliceDir::with_head(b_head));
+        drive_join(Some(linger), |cx| {
+            let done = (|| {
+                let ab_done = ab.poll_copy(cx, &*a, &mut *b)?.is_ready();
+                Ok((ab_done, ba.poll_copy(cx, &*b, &mut *a)?.is_ready()))
+            })();
+            (done, ab.total, ba.total)
         })
-        .await;
-        PumpReport {
-            a_to_b: ab.total,
-            b_to_a: ba.total,
-            error: result.err(),
-        }
+        .await
     }
 
     /// One direction: socket → pipe → socket.
