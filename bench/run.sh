@@ -2,7 +2,7 @@
 # The benchmark suite (issue 5), one command: frp-rs, the real frp 0.65.0 and rathole 0.5.0 side
 # by side on loopback, interleaved, several repeats, medians and spread. Writes its section of
 # bench/RESULTS.md (between the suite markers) and the raw JSON to .cache/bench/. Not part of the
-# test suite. About 25 minutes with the defaults on a 2-core machine.
+# test suite. About 45 minutes with the defaults on a 2-core machine (lossy runs included).
 #
 #   bench/run.sh                          # everything
 #   bench/run.sh --repeats 1 --secs 3 --no-growth --only 'ours|frp default'   # a quick look
