@@ -22,7 +22,7 @@ use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncWrite};
 use transports::mux::MuxStream;
 
-use crate::relay::{drive_join, Direction, PumpReport};
+use crate::relay::{drive_join, poll_flush_written, poll_half_close, Direction, PumpReport};
 
 /// Most bytes taken from the stream for one write. Bounds what a slow writer holds beyond the
 /// stream's window (the window is re-granted as bytes are taken).
@@ -103,10 +103,7 @@ impl ChunkDirection {
                         }
                         // Nothing more to send right now: push out what a buffering writer
                         // may still hold.
-                        if self.need_flush {
-                            ready!(Pin::new(&mut *writer).poll_flush(cx))?;
-                            self.need_flush = false;
-                        }
+                        ready!(poll_flush_written(cx, &mut *writer, &mut self.need_flush))?;
                         return Poll::Pending;
                     }
                 }
@@ -122,9 +119,7 @@ impl ChunkDirection {
             }
             if self.read_eof {
                 // Half-close: the stream's peer is done, so end the writer's send side.
-                ready!(Pin::new(&mut *writer).poll_flush(cx))?;
-                self.need_flush = false;
-                ready!(Pin::new(&mut *writer).poll_shutdown(cx))?;
+                ready!(poll_half_close(cx, &mut *writer, &mut self.need_flush))?;
                 self.done = true;
                 return Poll::Ready(Ok(()));
             }

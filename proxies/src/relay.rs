@@ -233,10 +233,7 @@ impl Direction {
                         self.buf = None;
                         // Nothing more to send right now: make sure what was written leaves
                         // any buffering wrapper (crypto/snappy keep accepted bytes pending).
-                        if self.need_flush {
-                            ready!(Pin::new(&mut *writer).poll_flush(cx))?;
-                            self.need_flush = false;
-                        }
+                        ready!(poll_flush_written(cx, &mut *writer, &mut self.need_flush))?;
                         return Poll::Pending;
                     }
                 }
@@ -263,14 +260,43 @@ impl Direction {
             }
             if self.read_eof {
                 // Half-close: the reader is done, so end the writer's send side.
-                ready!(Pin::new(&mut *writer).poll_flush(cx))?;
-                self.need_flush = false;
-                ready!(Pin::new(&mut *writer).poll_shutdown(cx))?;
+                ready!(poll_half_close(cx, &mut *writer, &mut self.need_flush))?;
                 self.done = true;
                 return Poll::Ready(Ok(()));
             }
         }
     }
+}
+
+/// Flushes `writer` if anything was written since the last flush (`need_flush`): what a
+/// direction does when its reader runs dry, so buffering wrappers (crypto, snappy) let go.
+pub(crate) fn poll_flush_written<W>(
+    cx: &mut Context<'_>,
+    writer: &mut W,
+    need_flush: &mut bool,
+) -> Poll<io::Result<()>>
+where
+    W: AsyncWrite + Unpin + ?Sized,
+{
+    if *need_flush {
+        ready!(Pin::new(writer).poll_flush(cx))?;
+        *need_flush = false;
+    }
+    Poll::Ready(Ok(()))
+}
+
+/// After the reader's EOF: flushes `writer`, then shuts its send side down.
+pub(crate) fn poll_half_close<W>(
+    cx: &mut Context<'_>,
+    writer: &mut W,
+    need_flush: &mut bool,
+) -> Poll<io::Result<()>>
+where
+    W: AsyncWrite + Unpin + ?Sized,
+{
+    ready!(Pin::new(&mut *writer).poll_flush(cx))?;
+    *need_flush = false;
+    Pin::new(writer).poll_shutdown(cx)
 }
 
 /// A stream with a proxy's optional encryption and compression applied (see [`wrap_stream`]).
