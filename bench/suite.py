@@ -71,7 +71,8 @@ VARIANTS = [
     Variant("direct (no tunnel)", "direct"),
     Variant("frp default (TLS + tcpMux)", "frp"),
     Variant("ours default (TLS + tcpMux)", "ours"),
-    # Informational: tokio's runtime with one worker thread per process instead of one per core.
+    # Informational: one runtime thread per process instead of one per core (TOKIO_WORKER_THREADS
+    # sets the number of shards, transports::shard).
     Variant("ours default, 1 worker thread", "ours", env=(("TOKIO_WORKER_THREADS", "1"),)),
     Variant("frp tcpMux off", "frp", mux=False),
     Variant("ours tcpMux off", "ours", mux=False),
@@ -811,7 +812,7 @@ def ratio_rows(res: dict) -> list[tuple[str, float | None, float | None, str, bo
         )
     target("quic: 1-stream Gbit/s vs frp quic", m("ours quic", "gbps1"), m("frp quic", "gbps1"), 3.0)
     target("kcp (default tuning): 1-stream Gbit/s vs frp kcp", m("ours kcp", "gbps1"), m("frp kcp", "gbps1"), 10.0)
-    # Tuning, not the default (bench/NOTES.md): one tokio worker per process instead of one per core.
+    # Tuning, not the default (bench/NOTES.md): one runtime thread per process instead of one per core.
     O1 = "ours default, 1 worker thread"
     target("informational, 1 worker thread: 1-stream vs frp default", m(O1, "gbps1"), m(FD, "gbps1"), 2.0)
     target("informational, 1 worker thread: 1-stream vs rathole", m(O1, "gbps1"), m(RH, "gbps1"), 1.0)

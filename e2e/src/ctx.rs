@@ -90,6 +90,7 @@ struct Inner {
     dir: TempDir,
     seq: AtomicUsize,
     logs: Mutex<Vec<(String, PathBuf)>>,
+    envs: Mutex<Vec<(String, String)>>,
 }
 
 impl Ctx {
@@ -105,6 +106,7 @@ impl Ctx {
                 dir,
                 seq: AtomicUsize::new(0),
                 logs: Mutex::new(Vec::new()),
+                envs: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -134,6 +136,13 @@ impl Ctx {
         Ok(path)
     }
 
+    /// Sets an environment variable for every process started from now on.
+    pub fn set_env(&self, key: &str, value: &str) {
+        let mut envs = self.inner.envs.lock().unwrap_or_else(|e| e.into_inner());
+        envs.retain(|(k, _)| k != key);
+        envs.push((key.to_owned(), value.to_owned()));
+    }
+
     /// Spawns `role` of `imp` with `args` in the temp folder, logging to a file of its own.
     pub fn spawn(
         &self,
@@ -147,6 +156,14 @@ impl Ctx {
         let label = format!("{role} ({imp}) #{id}");
         let log_path = self.dir().join(format!("{role}-{imp}-{id}.log"));
         self.lock_logs().push((label.clone(), log_path.clone()));
+        let mut all_envs = self
+            .inner
+            .envs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        all_envs.extend(envs);
+        let envs = all_envs;
         FrpProcess::spawn(Launch {
             label,
             program,

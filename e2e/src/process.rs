@@ -11,7 +11,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, ensure, Context, Result};
 use tokio::net::{TcpStream, UdpSocket};
 
 /// How often waits poll the log file, the port or the process state.
@@ -104,6 +104,25 @@ impl FrpProcess {
             None => Ok(()),
             Some(status) => Err(self.failure(&format!("exited unexpectedly ({status})"))),
         }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child().id()
+    }
+
+    /// Asks the process to stop (SIGTERM, through `kill(1)`); does not wait.
+    pub fn terminate(&self) -> Result<()> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .context("running kill -TERM")?;
+        ensure!(
+            status.success(),
+            "kill -TERM {} failed: {status}",
+            self.pid()
+        );
+        Ok(())
     }
 
     /// Kills the process (SIGKILL) and waits for it; a no-op if it already exited.

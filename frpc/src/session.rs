@@ -143,8 +143,12 @@ impl<N: Net> ClientSession<N> {
         let run_id = self.run_id.clone();
         let net = self.net.clone();
         let cancel = self.cancel.clone();
-        self.tasks.spawn(
+        let work = self.tasks.track_future(
             async move {
+                debug!(
+                    "opening a work connection on thread {}",
+                    std::thread::current().name().unwrap_or("unnamed")
+                );
                 // Boxed: dialling (TCP, TLS handshake) needs a large future, and this task
                 // lives as long as the work connection it opens; unboxed, every held
                 // connection would keep that space (~11 KiB) after the dial is done.
@@ -188,6 +192,14 @@ impl<N: Net> ClientSession<N> {
             }
             .in_current_span(),
         );
+        // A work connection of its own (no tcpMux) is a socket, TLS session and relay that
+        // share nothing with the session: the shards take turns. A yamux stream stays with
+        // the session that carries it.
+        if self.connector.multiplexed() {
+            tokio::spawn(work);
+        } else {
+            transports::shard::spawn_next(work);
+        }
     }
 }
 

@@ -86,10 +86,16 @@ impl<N: Net> Server<N> {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                accepted = self.listener.accept() => match accepted {
-                    Ok((conn, peer)) => {
+                accepted = self.listener.accept_homed() => match accepted {
+                    Ok((conn, peer, home)) => {
                         let shared = self.shared.clone();
-                        self.shared.tasks.spawn(handle_connection(shared, conn, peer));
+                        let task = handle_connection(shared, conn, peer);
+                        // On the shard of the connection the logical one came in on, with
+                        // every task it starts (session, proxy listeners, user connections).
+                        match home {
+                            Some(home) => home.spawn(self.shared.tasks.track_future(task)),
+                            None => drop(self.shared.tasks.spawn(task)),
+                        }
                     }
                     Err(e) => {
                         // Shutdown closes the listener too; only an unexpected close is news.

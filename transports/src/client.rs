@@ -276,6 +276,12 @@ impl<N: Net> Connector<N> {
         Ok(())
     }
 
+    /// Whether logical connections are streams of one session (QUIC, or `tcpMux`), not
+    /// connections of their own.
+    pub fn multiplexed(&self) -> bool {
+        self.quic.is_some() || self.opts.tcp_mux
+    }
+
     /// A new logical connection: a QUIC or yamux stream, or a new dialled connection
     /// when `tcpMux` is off.
     pub async fn connect(&self) -> Result<BoxStream, TransportError> {

@@ -38,6 +38,7 @@ pub mod mux;
 pub mod net;
 pub mod quic;
 pub mod server;
+pub mod shard;
 pub mod sniff;
 pub mod tls;
 pub mod tls_read;

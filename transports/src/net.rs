@@ -141,6 +141,19 @@ pub trait Net: Clone + Send + Sync + 'static {
         Ok(())
     }
 
+    /// Runs `serve(stream)` as the task of a connection accepted on frps's control port. The
+    /// default spawns it on the current runtime. [`TokioNet`] moves it, socket and all, to its
+    /// shard when the binary installed shards ([`crate::shard`]): the next in turn, or with
+    /// `by_peer` the one `peer`'s IP picks.
+    fn spawn_accepted<F, Fut>(&self, stream: Self::Tcp, peer: SocketAddr, by_peer: bool, serve: F)
+    where
+        F: FnOnce(Self::Tcp) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let _ = (peer, by_peer);
+        tokio::spawn(serve(stream));
+    }
+
     /// A random number for the decisions frps and frpc make at random (run ids, port picks,
     /// backoff jitter); callers seed a local generator with it. The default draws from the
     /// OS-seeded thread generator; the simulator overrides it with a generator seeded from the
@@ -206,6 +219,43 @@ impl Net for TokioNet {
             let _ = sock.set_recv_buffer_size(UDP_BUFFER);
             let _ = sock.set_send_buffer_size(UDP_BUFFER);
             Ok(socket)
+        }
+    }
+
+    fn spawn_accepted<F, Fut>(&self, stream: Self::Tcp, peer: SocketAddr, by_peer: bool, serve: F)
+    where
+        F: FnOnce(Self::Tcp) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let Some(shards) = crate::shard::installed() else {
+            tokio::spawn(serve(stream));
+            return;
+        };
+        let shard = if by_peer {
+            shards.for_ip(peer.ip())
+        } else {
+            shards.next()
+        };
+        tracing::debug!(
+            "connection from {peer} is served on thread {}",
+            shard.name()
+        );
+        if shard.thread() == std::thread::current().id() {
+            tokio::spawn(serve(stream));
+            return;
+        }
+        // A tokio socket belongs to the IO driver of the runtime that registered it: take it
+        // out of this one and register it again on the shard.
+        match stream.into_std() {
+            Ok(std_stream) => shard.spawn(async move {
+                match tokio::net::TcpStream::from_std(std_stream) {
+                    Ok(stream) => serve(stream).await,
+                    Err(e) => {
+                        tracing::warn!(%peer, error = %e, "cannot register connection on its shard")
+                    }
+                }
+            }),
+            Err(e) => tracing::warn!(%peer, error = %e, "cannot move connection to its shard"),
         }
     }
 

@@ -34,6 +34,7 @@ use crate::client::{KcpTuning, QuicOptions};
 use crate::error::TransportError;
 use crate::mux::{self, MuxConfig, Role};
 use crate::net::{BoxStream, Listener, Net};
+use crate::shard::Shard;
 use crate::sniff::{self, Rewind, Sniffed};
 use crate::tls::{self, ServerTlsOptions};
 use crate::ws;
@@ -89,13 +90,17 @@ impl Default for ServerTransportOptions {
     }
 }
 
+/// A logical connection, its peer, and the shard its connection's tasks run on (when the
+/// binary installed shards, [`crate::shard`]): whatever serves it belongs there too.
+pub type Accepted = (BoxStream, SocketAddr, Option<Shard>);
+
 /// frps's listener of logical connections.
 #[derive(Debug)]
 pub struct ServerListener {
     local_addr: SocketAddr,
     quic_local_addr: Option<SocketAddr>,
     kcp_local_addr: Option<SocketAddr>,
-    incoming: mpsc::Receiver<(BoxStream, SocketAddr)>,
+    incoming: mpsc::Receiver<Accepted>,
     cancel: CancellationToken,
 }
 
@@ -213,6 +218,13 @@ impl ServerListener {
     /// address of the peer it came from (TCP peer, or UDP peer for QUIC). Cancel safe.
     /// Fails with [`TransportError::Closed`] once the listener is closed.
     pub async fn accept(&mut self) -> Result<(BoxStream, SocketAddr), TransportError> {
+        let (conn, peer, _) = self.accept_homed().await?;
+        Ok((conn, peer))
+    }
+
+    /// [`ServerListener::accept`], with the shard the connection lives on (`None` without
+    /// shards, or for QUIC, whose connections stay with their endpoint): serve it there.
+    pub async fn accept_homed(&mut self) -> Result<Accepted, TransportError> {
         tokio::select! {
             biased;
             conn = self.incoming.recv() => conn.ok_or(TransportError::Closed),
@@ -250,7 +262,7 @@ impl Drop for ServerListener {
 async fn accept_loop<N: Net>(
     mut listener: N::Listener,
     ctx: Arc<ConnCtx<N>>,
-    tx: mpsc::Sender<(BoxStream, SocketAddr)>,
+    tx: mpsc::Sender<Accepted>,
     cancel: CancellationToken,
 ) {
     loop {
@@ -271,14 +283,14 @@ async fn accept_loop<N: Net>(
                 tracing::debug!(%peer, error = %e, "cannot enable TCP keepalive");
             }
         }
-        tokio::spawn(serve_connection(
-            tcp,
-            peer,
-            ctx.clone(),
-            tx.clone(),
-            cancel.clone(),
-            Entry::BindPort,
-        ));
+        // With tcpMux a client's whole traffic rides this one connection: shards take turns.
+        // Without, the client's work connections arrive one by one and should meet its
+        // control session (and the proxies it registered) on one shard: the peer's IP decides.
+        let by_peer = !ctx.tcp_mux;
+        let (conn_ctx, tx, cancel) = (ctx.clone(), tx.clone(), cancel.clone());
+        ctx.net.spawn_accepted(tcp, peer, by_peer, move |tcp| {
+            serve_connection(tcp, peer, conn_ctx, tx, cancel, Entry::BindPort)
+        });
     }
 }
 
@@ -287,7 +299,7 @@ async fn accept_loop<N: Net>(
 async fn kcp_accept_loop<N: Net>(
     mut listener: crate::kcp::KcpListener,
     ctx: Arc<ConnCtx<N>>,
-    tx: mpsc::Sender<(BoxStream, SocketAddr)>,
+    tx: mpsc::Sender<Accepted>,
     cancel: CancellationToken,
 ) {
     loop {
@@ -320,7 +332,7 @@ async fn serve_connection<N, S>(
     io: S,
     peer: SocketAddr,
     ctx: Arc<ConnCtx<N>>,
-    tx: mpsc::Sender<(BoxStream, SocketAddr)>,
+    tx: mpsc::Sender<Accepted>,
     cancel: CancellationToken,
     entry: Entry,
 ) where
@@ -345,10 +357,11 @@ async fn serve_connection<N, S>(
             }
         },
     };
+    let home = crate::shard::installed().map(|_| Shard::current());
     if !ctx.tcp_mux {
         tokio::select! {
             () = cancel.cancelled() => {}
-            _ = tx.send((conn, peer)) => {}
+            _ = tx.send((conn, peer, home)) => {}
         }
         return;
     }
@@ -363,7 +376,7 @@ async fn serve_connection<N, S>(
         };
         let sent = tokio::select! {
             () = cancel.cancelled() => break,
-            sent = tx.send((Box::new(stream), peer)) => sent,
+            sent = tx.send((Box::new(stream), peer, home.clone())) => sent,
         };
         if sent.is_err() {
             break;

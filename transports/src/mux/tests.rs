@@ -294,10 +294,14 @@ impl AsyncWrite for CountingIo {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<io::Result<usize>> {
+        // Counted before the bytes reach the peer, who may otherwise (on another thread) see
+        // them and read the count before it is raised; taken back if nothing was written.
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let r = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(r, std::task::Poll::Ready(Ok(n)) if n > 0) {
+        if !matches!(r, std::task::Poll::Ready(Ok(n)) if n > 0) {
             self.writes
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         }
         r
     }

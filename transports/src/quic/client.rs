@@ -182,7 +182,7 @@ mod tests {
         let session = ClientSession::dial(&net, &params).await.expect("dial");
         let mut stream = session.open_stream().await.expect("stream");
         let sink = tokio::spawn(async move {
-            let (mut s, _) = rx.recv().await.expect("accepted stream");
+            let (mut s, _, _) = rx.recv().await.expect("accepted stream");
             let mut buf = vec![0u8; 64 * 1024];
             let mut total = 0usize;
             loop {

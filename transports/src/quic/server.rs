@@ -20,7 +20,7 @@ use crate::error::TransportError;
 use crate::net::{BoxStream, Net};
 
 /// Where accepted logical connections go.
-pub(crate) type Incoming = mpsc::Sender<(BoxStream, SocketAddr)>;
+pub(crate) type Incoming = mpsc::Sender<crate::server::Accepted>;
 
 /// Binds the QUIC endpoint on `bind` and starts accepting; returns the bound address.
 /// Everything stops when `cancel` is cancelled.
@@ -150,7 +150,7 @@ async fn serve_connection(
         let stream: BoxStream = Box::new(QuicStream::new(send, recv));
         let sent = tokio::select! {
             () = cancel.cancelled() => break,
-            sent = tx.send((stream, peer)) => sent,
+            sent = tx.send((stream, peer, None)) => sent,
         };
         if sent.is_err() {
             break;
