@@ -550,20 +550,26 @@ def settle_rss(pids: list[int], secs: float = 1.0) -> list[int]:
     return [rss_kib(p) for p in pids]
 
 
-def machine_jiffies() -> tuple[int, int]:
-    """(busy, total) jiffies of all CPUs together, from /proc/stat (steal counts as busy: the
-    core was not ours to use)."""
+def machine_jiffies() -> tuple[int, int, int]:
+    """(busy, total, steal) jiffies of all CPUs together, from /proc/stat (steal counts as busy:
+    the core was not ours to use; it is also kept apart, to show how contended the host was)."""
     with open("/proc/stat") as f:
         parts = [int(x) for x in f.readline().split()[1:9]]
     user, nice, system, idle, iowait, irq, softirq, steal = parts
-    return user + nice + system + irq + softirq + steal, sum(parts)
+    return user + nice + system + irq + softirq + steal, sum(parts), steal
 
 
-def busy_cores(j0: tuple[int, int], j1: tuple[int, int]) -> float:
+def busy_cores(j0: tuple[int, int, int], j1: tuple[int, int, int]) -> float:
     """Cores busy on average between two `machine_jiffies` readings (any process, not only the
     tunnel's): shows whether a run was CPU-bound (near `os.cpu_count()`) or latency-bound."""
     busy, total = j1[0] - j0[0], j1[1] - j0[1]
     return (os.cpu_count() or 1) * busy / total if total else 0.0
+
+
+def stolen_cores(j0: tuple[int, int, int], j1: tuple[int, int, int]) -> float:
+    """Of those, the cores the hypervisor gave to other guests (steal time) on average."""
+    steal, total = j1[2] - j0[2], j1[1] - j0[1]
+    return (os.cpu_count() or 1) * steal / total if total else 0.0
 
 
 def measure_variant(v: Variant, svc: Services, procs: Procs, work: Path, a) -> dict:
@@ -592,16 +598,19 @@ def measure_variant(v: Variant, svc: Services, procs: Procs, work: Path, a) -> d
             cpu0 = sum(cpu_seconds(p) for p in pids)
             j0 = machine_jiffies()
             r["gbps1"], nbytes = iperf(t.iperf, a.secs, 1)
-            r["busy1"] = busy_cores(j0, machine_jiffies())
+            j1 = machine_jiffies()
+            r["busy1"], r["steal1"] = busy_cores(j0, j1), stolen_cores(j0, j1)
             if pids:
                 r["cpu_per_gb"] = (sum(cpu_seconds(p) for p in pids) - cpu0) / (nbytes / 1e9)
             j0 = machine_jiffies()
             r["gbps8"], _ = iperf(t.iperf, a.secs, 8)
-            r["busy8"] = busy_cores(j0, machine_jiffies())
+            j1 = machine_jiffies()
+            r["busy8"], r["steal8"] = busy_cores(j0, j1), stolen_cores(j0, j1)
         if "rps" in metrics:
             j0 = machine_jiffies()
             ka = wrk(t.http, a.secs, close=False, conns=a.wrk_conns)
-            r["busy_ka"] = busy_cores(j0, machine_jiffies())
+            j1 = machine_jiffies()
+            r["busy_ka"], r["steal_ka"] = busy_cores(j0, j1), stolen_cores(j0, j1)
             r.update(ka_rps=ka["rps"], ka_p50=ka["p50"], ka_p99=ka["p99"], ka_errors=ka["errors"])
         if "conns" in metrics:
             nc = wrk(t.http, a.secs, close=True, conns=a.wrk_close_conns)
@@ -824,16 +833,29 @@ def ratio_rows(res: dict) -> list[tuple[str, float | None, float | None, str, bo
 
 def render_busy(res: dict) -> list[str]:
     """Whole-machine CPU during the runs: a run near all cores busy is CPU-bound (its figure is
-    cores / CPU per unit of work), one below is bound by latency or scheduling."""
+    cores / CPU per unit of work), one below is bound by latency or scheduling. Steal time (the
+    hypervisor running other guests on our cores) is shown apart: it is counted as busy."""
     rows = []
     for v in VARIANTS:
         ok = [r for r in res.get(v.label, []) if "error" not in r]
-        vals = [med([r[k] for r in ok if k in r]) for k in ("busy1", "busy8", "busy_ka")]
-        if any(x is not None for x in vals):
-            rows.append(f"| {v.label} | " + " | ".join("–" if x is None else f"{x:.2f}" for x in vals) + " |")
+        cells = []
+        for busy, steal in (("busy1", "steal1"), ("busy8", "steal8"), ("busy_ka", "steal_ka")):
+            b = med([r[busy] for r in ok if busy in r])
+            st = med([r[steal] for r in ok if steal in r])
+            if b is None:
+                cells.append("–")
+            elif st is None:
+                cells.append(f"{b:.2f}")
+            else:
+                cells.append(f"{b:.2f} ({st:.2f})")
+        if any(c != "–" for c in cells):
+            rows.append(f"| {v.label} | " + " | ".join(cells) + " |")
     if not rows:
         return []
-    out = [f"Machine CPU busy during the runs, in cores of {os.cpu_count()} (all processes; medians):\n"]
+    out = [
+        f"Machine CPU busy during the runs, in cores of {os.cpu_count()} (all processes; medians; "
+        "in brackets the part stolen by the hypervisor for other guests, where recorded):\n"
+    ]
     out.append("| variant | 1 stream | 8 streams | keep-alive |")
     out.append("|---|---|---|---|")
     return out + rows + [""]

@@ -83,6 +83,16 @@ impl<N: Net> Server<N> {
     pub async fn serve(mut self) -> Result<(), ServerError> {
         info!("frps started successfully");
         let shutdown = self.shared.shutdown.clone();
+        // Each logical connection is served on the task of the connection it came in on (with
+        // shards: its shard), without a hop through this loop.
+        let shared = self.shared.clone();
+        self.listener.dispatch_here(Box::new(move |conn, peer| {
+            if shared.shutdown.is_cancelled() {
+                return;
+            }
+            let task = handle_connection(shared.clone(), conn, peer);
+            drop(shared.tasks.spawn(task));
+        }));
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,

@@ -22,7 +22,7 @@
 //! cancellation token is cancelled.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use rustls::ServerConfig;
@@ -95,14 +95,29 @@ impl Default for ServerTransportOptions {
 pub type Accepted = (BoxStream, SocketAddr, Option<Shard>);
 
 /// frps's listener of logical connections.
-#[derive(Debug)]
 pub struct ServerListener {
     local_addr: SocketAddr,
     quic_local_addr: Option<SocketAddr>,
     kcp_local_addr: Option<SocketAddr>,
     incoming: mpsc::Receiver<Accepted>,
+    dispatch: Arc<OnceLock<Dispatch>>,
     cancel: CancellationToken,
 }
+
+impl std::fmt::Debug for ServerListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerListener")
+            .field("local_addr", &self.local_addr)
+            .field("quic_local_addr", &self.quic_local_addr)
+            .field("kcp_local_addr", &self.kcp_local_addr)
+            .field("dispatch_here", &self.dispatch.get().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Serves one logical connection, called on the task (and shard) of the connection it came in
+/// on: see [`ServerListener::dispatch_here`].
+pub type Dispatch = Box<dyn Fn(BoxStream, SocketAddr) + Send + Sync>;
 
 /// What every connection task needs.
 struct ConnCtx<N> {
@@ -113,6 +128,7 @@ struct ConnCtx<N> {
     mux_config: MuxConfig,
     tcp_keepalive: Option<Duration>,
     handshake_timeout: Duration,
+    dispatch: Arc<OnceLock<Dispatch>>,
 }
 
 /// How the first bytes of an accepted byte stream are examined.
@@ -186,7 +202,9 @@ impl ServerListener {
             None
         };
         let kcp_local_addr = kcp_listener.as_ref().map(|l| l.local_addr());
+        let dispatch = Arc::new(OnceLock::new());
         let ctx = Arc::new(ConnCtx {
+            dispatch: dispatch.clone(),
             net,
             tls,
             tls_force: opts.tls.effective_force(),
@@ -210,6 +228,7 @@ impl ServerListener {
             quic_local_addr,
             kcp_local_addr,
             incoming,
+            dispatch,
             cancel,
         })
     }
@@ -230,6 +249,15 @@ impl ServerListener {
             conn = self.incoming.recv() => conn.ok_or(TransportError::Closed),
             () = self.cancel.cancelled() => Err(TransportError::Closed),
         }
+    }
+
+    /// From now on, hands each logical connection of a TCP or KCP connection to `dispatch`, called
+    /// on that connection's own task instead of queueing it for [`ServerListener::accept`]: a
+    /// new yamux stream (a work connection, say) is then served on the shard of its session
+    /// without a round trip through the thread that accepts. QUIC streams, and connections
+    /// already queued, still come through `accept`. Only the first call takes effect.
+    pub fn dispatch_here(&self, dispatch: Dispatch) {
+        let _ = self.dispatch.set(dispatch);
     }
 
     /// The bound TCP address (with the OS-chosen port when `bind_port` was 0).
@@ -359,6 +387,10 @@ async fn serve_connection<N, S>(
     };
     let home = crate::shard::installed().map(|_| Shard::current());
     if !ctx.tcp_mux {
+        if let Some(dispatch) = ctx.dispatch.get() {
+            dispatch(conn, peer);
+            return;
+        }
         tokio::select! {
             () = cancel.cancelled() => {}
             _ = tx.send((conn, peer, home)) => {}
@@ -374,6 +406,10 @@ async fn serve_connection<N, S>(
                 None => break,
             },
         };
+        if let Some(dispatch) = ctx.dispatch.get() {
+            dispatch(Box::new(stream), peer);
+            continue;
+        }
         let sent = tokio::select! {
             () = cancel.cancelled() => break,
             sent = tx.send((Box::new(stream), peer, home.clone())) => sent,

@@ -357,3 +357,58 @@ async fn connector_errors_name_the_address_and_mux_death_is_observable() {
     timeout(T, connector.closed()).await.unwrap();
     assert!(connector.connect().await.is_err());
 }
+
+/// With `dispatch_here`, every logical connection (yamux streams, or whole connections without
+/// tcpMux) is handed to the callback on the task of the connection it came in on, and none is
+/// queued for `accept`.
+#[tokio::test]
+async fn dispatch_here_serves_logical_connections_without_accept() {
+    for tcp_mux in [true, false] {
+        let mut listener =
+            ServerListener::bind(server_opts(tcp_mux, Default::default()), TokioNet::new())
+                .await
+                .unwrap();
+        let port = listener.local_addr().port();
+        let dispatched = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = dispatched.clone();
+        listener.dispatch_here(Box::new(move |mut conn, peer| {
+            assert!(peer.ip().is_loopback());
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 * 1024];
+                loop {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if conn.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                let _ = conn.shutdown().await;
+            });
+        }));
+        let connector = Connector::new(client_opts(port, tcp_mux, None), TokioNet::new()).unwrap();
+        connector.open().await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..3u8 {
+            let conn = connector.connect().await.unwrap();
+            tasks.push(tokio::spawn(echo_roundtrip(conn, pattern(50_000, i))));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(
+            dispatched.load(std::sync::atomic::Ordering::SeqCst),
+            3,
+            "tcp_mux {tcp_mux}"
+        );
+        let queued = timeout(Duration::from_millis(200), listener.accept()).await;
+        assert!(
+            queued.is_err(),
+            "nothing is queued for accept (tcp_mux {tcp_mux})"
+        );
+        connector.close();
+    }
+}
