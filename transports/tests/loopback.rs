@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{echo_roundtrip, make_pki, pattern, spawn_echo_server};
+use common::{echo, echo_roundtrip, make_pki, pattern, spawn_echo_server};
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -371,23 +371,10 @@ async fn dispatch_here_serves_logical_connections_without_accept() {
         let port = listener.local_addr().port();
         let dispatched = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let count = dispatched.clone();
-        listener.dispatch_here(Box::new(move |mut conn, peer| {
+        listener.dispatch_here(Box::new(move |conn, peer| {
             assert!(peer.ip().is_loopback());
             count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 16 * 1024];
-                loop {
-                    match conn.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if conn.write_all(&buf[..n]).await.is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-                let _ = conn.shutdown().await;
-            });
+            tokio::spawn(echo(conn));
         }));
         let connector = Connector::new(client_opts(port, tcp_mux, None), TokioNet::new()).unwrap();
         connector.open().await.unwrap();

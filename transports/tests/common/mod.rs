@@ -307,21 +307,8 @@ pub async fn check_echo<S: AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 's
 /// Spawns a task echoing every logical connection of `listener`.
 pub fn spawn_echo_server(mut listener: ServerListener) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        while let Ok((mut conn, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    match conn.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if conn.write_all(&buf[..n]).await.is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-                let _ = conn.shutdown().await;
-            });
+        while let Ok((conn, _)) = listener.accept().await {
+            tokio::spawn(echo(conn));
         }
     })
 }
