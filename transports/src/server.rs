@@ -385,7 +385,8 @@ async fn serve_connection<N, S>(
             }
         },
     };
-    let home = crate::shard::installed().map(|_| Shard::current());
+    // Only for connections queued for `accept` (no `dispatch_here`): where to serve them.
+    let home = || crate::shard::installed().map(|_| Shard::current());
     if !ctx.tcp_mux {
         if let Some(dispatch) = ctx.dispatch.get() {
             dispatch(conn, peer);
@@ -393,7 +394,7 @@ async fn serve_connection<N, S>(
         }
         tokio::select! {
             () = cancel.cancelled() => {}
-            _ = tx.send((conn, peer, home)) => {}
+            _ = tx.send((conn, peer, home())) => {}
         }
         return;
     }
@@ -412,7 +413,7 @@ async fn serve_connection<N, S>(
         }
         let sent = tokio::select! {
             () = cancel.cancelled() => break,
-            sent = tx.send((Box::new(stream), peer, home.clone())) => sent,
+            sent = tx.send((Box::new(stream), peer, home())) => sent,
         };
         if sent.is_err() {
             break;
