@@ -6,14 +6,17 @@ use std::future::Future;
 use tokio_util::sync::CancellationToken;
 
 /// Runs `service(shutdown)` to completion on one current-thread runtime per core
-/// ([`transports::shard`]: each connection's tasks stay on the thread that owns its socket);
-/// SIGINT or SIGTERM cancels `shutdown`. Fails only if a runtime cannot start.
+/// ([`transports::shard`]: each connection's tasks stay on the thread that owns its socket),
+/// with malloc tuned for it first ([`crate::malloc`]); SIGINT or SIGTERM cancels `shutdown`.
+/// Fails only if a runtime cannot start.
 pub fn run_until_signal<F, Fut>(service: F) -> std::io::Result<Fut::Output>
 where
     F: FnOnce(CancellationToken) -> Fut,
     Fut: Future + Send + 'static,
     Fut::Output: Send + 'static,
 {
+    let malloc = crate::malloc::tune();
+    tracing::debug!("malloc thresholds: {malloc:?}");
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();
     transports::shard::run_sharded(transports::shard::default_count(), async move {
@@ -57,6 +60,7 @@ mod tests {
         })
         .unwrap();
         assert!(here);
+        assert!(crate::malloc::applied().is_some(), "malloc was not tuned");
         let count = transports::shard::default_count();
         assert_eq!(shards, (count > 1).then_some(count));
         assert!(!cancelled_yet);
