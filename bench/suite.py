@@ -6,8 +6,8 @@ repeat, variants interleaved in a fresh random order each repeat; the report sho
 the spread (min-max). Loopback only, ports chosen by the OS; every process started is killed.
 
 Figures per variant: iperf3 throughput (1 and 8 streams), CPU seconds per GB (utime+stime of the
-tunnel's server and client processes over the 1-stream run, divided by the GB iperf3 received),
-wrk keep-alive requests/s with p50/p99 latency against nginx serving a 128-byte file, new
+tunnel's server and client processes over the 1-stream run, divided by the GB iperf3 received)
+and their minor page faults per GB, wrk keep-alive requests/s with p50/p99 latency against nginx serving a 128-byte file, new
 connections/s (wrk with `Connection: close`: one TCP connection per request), idle RSS of each
 side, and KiB of RSS per held idle connection (N connections opened through the tunnel to a
 service that greets each with one byte, so each is known to be joined end to end).
@@ -155,6 +155,14 @@ def cpu_seconds(pid: int) -> float:
         stat = f.read()
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def minor_faults(pid: int) -> int:
+    """Minor page faults of `pid` so far (`minflt`): a steady stream of them means an allocator
+    handing memory back to the kernel and faulting it in again (see bench/NOTES.md)."""
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    return int(stat[stat.rindex(")") + 2 :].split()[7])
 
 
 def run(cmd: list[str], timeout: float) -> str:
@@ -596,12 +604,14 @@ def measure_variant(v: Variant, svc: Services, procs: Procs, work: Path, a) -> d
         if "tput" in metrics:
             # 1 stream, with CPU accounting.
             cpu0 = sum(cpu_seconds(p) for p in pids)
+            flt0 = [minor_faults(p) for p in pids]
             j0 = machine_jiffies()
             r["gbps1"], nbytes = iperf(t.iperf, a.secs, 1)
             j1 = machine_jiffies()
             r["busy1"], r["steal1"] = busy_cores(j0, j1), stolen_cores(j0, j1)
             if pids:
                 r["cpu_per_gb"] = (sum(cpu_seconds(p) for p in pids) - cpu0) / (nbytes / 1e9)
+                r["faults_per_gb"] = [(minor_faults(p) - f0) / (nbytes / 1e9) for p, f0 in zip(pids, flt0)]
             j0 = machine_jiffies()
             r["gbps8"], _ = iperf(t.iperf, a.secs, 8)
             j1 = machine_jiffies()
@@ -848,16 +858,23 @@ def render_busy(res: dict) -> list[str]:
                 cells.append(f"{b:.2f}")
             else:
                 cells.append(f"{b:.2f} ({st:.2f})")
+        faults = [r["faults_per_gb"] for r in ok if "faults_per_gb" in r]
+        if faults:
+            srv, cli = med([f[0] for f in faults]), med([f[1] for f in faults])
+            cells.append(f"{srv / 1e3:.1f}k + {cli / 1e3:.1f}k")
+        else:
+            cells.append("–")
         if any(c != "–" for c in cells):
             rows.append(f"| {v.label} | " + " | ".join(cells) + " |")
     if not rows:
         return []
     out = [
         f"Machine CPU busy during the runs, in cores of {os.cpu_count()} (all processes; medians; "
-        "in brackets the part stolen by the hypervisor for other guests, where recorded):\n"
+        "in brackets the part stolen by the hypervisor for other guests, where recorded); and the "
+        "minor page faults the tunnel's server + client took per GB moved in the 1-stream run:\n"
     ]
-    out.append("| variant | 1 stream | 8 streams | keep-alive |")
-    out.append("|---|---|---|---|")
+    out.append("| variant | 1 stream | 8 streams | keep-alive | page faults per GB srv + cli |")
+    out.append("|---|---|---|---|---|")
     return out + rows + [""]
 
 
