@@ -61,8 +61,13 @@ pub async fn join_plain(a: BoxStream, b: BoxStream, linger: Duration) -> PumpRep
 }
 
 /// [`join_plain`] when splicing is out: a yamux stream on either side takes the copy-free
-/// path of [`crate::mux_relay`], anything else the buffered relay.
+/// path of [`crate::mux_relay`], anything else (two yamux streams included: `join_mux` reads
+/// its other side under the session's lock, which may be the same session) the buffered relay.
 async fn join_buffered(a: BoxStream, b: BoxStream, linger: Duration) -> PumpReport {
+    if is::<MuxStream>(&a) && is::<MuxStream>(&b) {
+        let (mut a, mut b) = (a, b);
+        return join_report(&mut a, &mut b, linger).await;
+    }
     let a = match take::<MuxStream>(a) {
         Ok(mut mux) => {
             let mut b = b;
@@ -175,6 +180,11 @@ fn drain_rewind(mut r: Rewind<TcpStream>) -> Result<TcpParts, BoxStream> {
 }
 
 /// Takes the `T` out of `s` if that is what `s` holds.
+fn is<T: 'static>(s: &BoxStream) -> bool {
+    // Called on the `dyn`, not on the box, which is an `AsyncStream` of its own.
+    <dyn AsyncStream>::as_any(&**s).is::<T>()
+}
+
 fn take<T: 'static>(s: BoxStream) -> Result<T, BoxStream> {
     // Called on the `dyn`, not on the box, which is an `AsyncStream` of its own.
     if !<dyn AsyncStream>::as_any(&*s).is::<T>() {

@@ -210,3 +210,48 @@ async fn unreplayed_prefix_goes_first_through_splice() {
     assert_eq!(report.a_to_b, 12);
     assert!(super::linux::free_pipes_on_this_thread() >= 1, "spliced");
 }
+
+/// Two yamux streams of one session joined to each other take the buffered relay: the
+/// copy-free one reads its other side under the session's lock, which that side would wait
+/// for. Run on a thread of its own, so that a deadlock fails the test instead of hanging it.
+#[test]
+fn two_streams_of_one_session_join_without_deadlock() {
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let got = rt.block_on(async {
+            use transports::mux::{self, MuxConfig, Role};
+            let (a, b) = tokio::io::duplex(1 << 20);
+            let token = tokio_util::sync::CancellationToken::new();
+            let config = MuxConfig::frp(Duration::from_secs(30));
+            let (client, _client_in) = mux::spawn(a, Role::Client, config, &token);
+            let (_server, mut server_in) = mux::spawn(b, Role::Server, config, &token);
+            let mut one = client.open_stream().expect("open");
+            let mut two = client.open_stream().expect("open");
+            one.write_all(b"x").await.expect("write");
+            two.write_all(b"y").await.expect("write");
+            let (s1, s2) = (server_in.accept().await, server_in.accept().await);
+            let (s1, s2) = (s1.expect("accept"), s2.expect("accept"));
+            let relay = tokio::spawn(join_plain(
+                Box::new(s1),
+                Box::new(s2),
+                Duration::from_secs(10),
+            ));
+            one.write_all(b"hello").await.expect("write");
+            one.shutdown().await.expect("shutdown");
+            let mut got = Vec::new();
+            two.read_to_end(&mut got).await.expect("read");
+            drop(relay);
+            got
+        });
+        let _ = done_tx.send(got);
+    });
+    let got = done_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the join of two streams of one session did not finish (deadlock?)");
+    // The byte written before the join is relayed as well.
+    assert_eq!(got, b"xhello");
+}

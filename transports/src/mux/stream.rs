@@ -2,8 +2,9 @@
 //!
 //! Reads drain the per-stream buffer the driver fills and send window updates with
 //! hashicorp's rule (only once at least half the max window can be re-granted). Writes
-//! copy into the session's outbound buffer, bounded by the peer's window for this stream
-//! and by a session-wide high-water mark. `poll_shutdown` sends FIN; dropping the stream
+//! copy into the session's outbound buffer ([`MuxStream::poll_write_from`] reads a socket
+//! straight into it), bounded by the peer's window for this stream and by a session-wide
+//! high-water mark. `poll_shutdown` sends FIN; dropping the stream
 //! without shutdown also sends FIN (Go's `Stream.Close`), never RST, so the peer reads
 //! everything we wrote.
 
@@ -14,8 +15,9 @@ use std::task::{Context, Poll};
 
 use std::collections::VecDeque;
 
-use bytes::{Buf, Bytes};
+use bytes::{Buf, BufMut, Bytes};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_util::io::poll_read_buf;
 
 use super::frame::{self, FrameType, Header};
 use super::{session_closed, Shared, StreamSlot, MAX_DATA_FRAME, OUT_HIGH_WATER};
@@ -116,6 +118,88 @@ impl MuxStream {
     }
 }
 
+impl MuxStream {
+    /// Reads from `src` straight into the session's outbound buffer as one data frame of at
+    /// most `max` bytes (and at most the peer's window for this stream): the socket → stream
+    /// direction of a relay (`proxies::mux_relay`) without a relay buffer and its copy. Waits
+    /// (`Pending`) for window or room in the outbound buffer before reading anything, so
+    /// back-pressure reaches `src` without bytes read ahead. `Ok(0)` at `src`'s EOF; errors as
+    /// [`AsyncWrite::poll_write`] for the stream, or `src`'s own. `max` must be above zero.
+    ///
+    /// `src` is read with the session's lock held: it must not be a stream of this session
+    /// (nor wrap one).
+    pub fn poll_write_from<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        src: &mut R,
+        max: usize,
+    ) -> Poll<io::Result<usize>>
+    where
+        R: AsyncRead + Unpin + ?Sized,
+    {
+        let mut guard = self.shared.lock();
+        let inner = &mut *guard;
+        let window = match writable(inner, self.id, cx) {
+            Poll::Ready(Ok(window)) => window,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        };
+        let limit = window.min(MAX_DATA_FRAME).min(max);
+        let out = &mut inner.out.buf;
+        let start = out.len();
+        out.reserve(frame::HEADER_LEN + limit);
+        // The header's place; its length is known after the read.
+        out.put_bytes(0, frame::HEADER_LEN);
+        match poll_read_buf(Pin::new(src), cx, &mut (&mut *out).limit(limit)) {
+            Poll::Ready(Ok(n)) if n > 0 => {
+                // n <= limit <= MAX_DATA_FRAME, so it fits in u32.
+                let len = n as u32;
+                let header = Header::new(FrameType::Data, 0, self.id, len).encode();
+                out[start..start + frame::HEADER_LEN].copy_from_slice(&header);
+                if let Some(slot) = inner.streams.get_mut(&self.id) {
+                    slot.send_window -= len;
+                }
+                self.shared.writer_wake.notify_one();
+                Poll::Ready(Ok(n))
+            }
+            other => {
+                out.truncate(start);
+                other
+            }
+        }
+    }
+}
+
+/// Whether stream `id` may queue data now: the peer's window for it (above zero), or
+/// `Pending` (waker registered) while the window is closed or the outbound buffer is above its
+/// high-water mark, or the reason it never may again.
+fn writable(inner: &mut super::Inner, id: u32, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+    if inner.closed {
+        return Poll::Ready(Err(session_closed()));
+    }
+    let Some(slot) = inner.streams.get_mut(&id) else {
+        return Poll::Ready(Err(session_closed()));
+    };
+    if slot.reset {
+        return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
+    }
+    if slot.local_fin {
+        return Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            "yamux stream already shut down for writing",
+        )));
+    }
+    if slot.send_window == 0 {
+        slot.write_waker = Some(cx.waker().clone());
+        return Poll::Pending;
+    }
+    if inner.out.buf.len() >= OUT_HIGH_WATER {
+        inner.out.waiters.push(cx.waker().clone());
+        return Poll::Pending;
+    }
+    Poll::Ready(Ok(slot.send_window as usize))
+}
+
 impl AsyncRead for MuxStream {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -156,35 +240,19 @@ impl AsyncWrite for MuxStream {
             return Poll::Ready(Ok(0));
         }
         let this = self.get_mut();
-        let mut inner = this.shared.lock();
-        if inner.closed {
-            return Poll::Ready(Err(session_closed()));
-        }
-        let inner = &mut *inner;
-        let Some(slot) = inner.streams.get_mut(&this.id) else {
-            return Poll::Ready(Err(session_closed()));
+        let mut guard = this.shared.lock();
+        let inner = &mut *guard;
+        let window = match writable(inner, this.id, cx) {
+            Poll::Ready(Ok(window)) => window,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
         };
-        if slot.reset {
-            return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
-        }
-        if slot.local_fin {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "yamux stream already shut down for writing",
-            )));
-        }
-        if slot.send_window == 0 {
-            slot.write_waker = Some(cx.waker().clone());
-            return Poll::Pending;
-        }
-        if inner.out.buf.len() >= OUT_HIGH_WATER {
-            inner.out.waiters.push(cx.waker().clone());
-            return Poll::Pending;
-        }
-        let n = buf.len().min(slot.send_window as usize).min(MAX_DATA_FRAME);
+        let n = buf.len().min(window).min(MAX_DATA_FRAME);
         // n <= MAX_DATA_FRAME, so it fits in u32.
         let len = n as u32;
-        slot.send_window -= len;
+        if let Some(slot) = inner.streams.get_mut(&this.id) {
+            slot.send_window -= len;
+        }
         inner
             .out
             .push(Header::new(FrameType::Data, 0, this.id, len), &buf[..n]);

@@ -486,3 +486,84 @@ async fn read_chunks_takes_frames_without_copying_and_regrants_window() {
         .unwrap();
     assert_eq!(eof, 0);
 }
+
+/// Polls `f` once; `None` when it was pending.
+async fn poll_once<T>(
+    mut f: impl FnMut(&mut std::task::Context<'_>) -> std::task::Poll<T>,
+) -> Option<T> {
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(match f(cx) {
+            std::task::Poll::Ready(v) => Some(v),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await
+}
+
+/// `poll_write_from` turns each read of its source into one data frame, reads no more than the
+/// peer's window allows (what is left stays in the source), and sends nothing at EOF.
+#[tokio::test]
+async fn write_from_reads_the_source_straight_into_frames_within_the_window() {
+    let (h, _inc, mut peer) = start(Role::Client, no_keepalive());
+    let mut s = h.open_stream().unwrap();
+    let _syn = recv(&mut peer).await;
+    let (mut src, mut feed) = tokio::io::duplex(1 << 20);
+    let first: Vec<u8> = (0..48 * 1024u32).map(|i| (i % 251) as u8).collect();
+    feed.write_all(&first).await.unwrap();
+    let n = std::future::poll_fn(|cx| s.poll_write_from(cx, &mut src, 64 * 1024))
+        .await
+        .unwrap();
+    assert_eq!(n, first.len());
+    let (hd, body) = recv(&mut peer).await;
+    assert_eq!(
+        (hd.ty, hd.stream_id, hd.length),
+        (FrameType::Data, 1, 48 * 1024)
+    );
+    assert_eq!(body, first);
+    // `max` bounds a frame.
+    feed.write_all(&[7u8; 10]).await.unwrap();
+    let n = std::future::poll_fn(|cx| s.poll_write_from(cx, &mut src, 4))
+        .await
+        .unwrap();
+    assert_eq!(n, 4);
+    let (hd, body) = recv(&mut peer).await;
+    assert_eq!((hd.length, &body[..]), (4, &[7u8; 4][..]));
+    let n = std::future::poll_fn(|cx| s.poll_write_from(cx, &mut src, 64 * 1024))
+        .await
+        .unwrap();
+    assert_eq!(n, 6);
+    let _ = recv(&mut peer).await;
+    // The window (256 KiB initially) has 208 KiB left: 300 KiB more are offered.
+    feed.write_all(&vec![1u8; 300 * 1024]).await.unwrap();
+    let mut sent = 0;
+    while let Some(n) = poll_once(|cx| s.poll_write_from(cx, &mut src, 64 * 1024)).await {
+        sent += n.unwrap();
+    }
+    let left = INITIAL_STREAM_WINDOW as usize - first.len() - 10;
+    assert_eq!(sent, left);
+    let mut received = 0;
+    while received < left {
+        let (hd, body) = recv(&mut peer).await;
+        assert!(hd.ty == FrameType::Data && body.iter().all(|&b| b == 1));
+        received += body.len();
+    }
+    // Nothing was read ahead: the rest is still in the source.
+    let mut rest = vec![0u8; 300 * 1024 - left];
+    src.read_exact(&mut rest).await.unwrap();
+    assert!(rest.iter().all(|&b| b == 1));
+    // A window update lets the stream take more; EOF queues nothing.
+    send(
+        &mut peer,
+        Header::new(FrameType::WindowUpdate, 0, 1, DELTA),
+        &[],
+    )
+    .await;
+    drop(feed);
+    let n = std::future::poll_fn(|cx| s.poll_write_from(cx, &mut src, 64 * 1024))
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    s.shutdown().await.unwrap();
+    let (fin, _) = recv(&mut peer).await;
+    assert_eq!((fin.ty, fin.flags), (FrameType::WindowUpdate, frame::FIN));
+}
