@@ -173,10 +173,12 @@ async fn handle_connection<N: Net>(shared: Arc<Shared<N>>, mut conn: BoxStream, 
             return;
         }
     };
+    // The control session's future is large (~10 KiB): boxed, so that the work connections
+    // served here, one task each, do not carry (and copy on spawn) its space.
     match first {
-        Message::Login(login) => register_control(shared, conn, peer, login).await,
+        Message::Login(login) => Box::pin(register_control(shared, conn, peer, login)).await,
         Message::NewWorkConn(m) => register_work_conn(&shared, conn, peer, m).await,
-        Message::NewVisitorConn(m) => register_visitor_conn(&shared, conn, m).await,
+        Message::NewVisitorConn(m) => Box::pin(register_visitor_conn(&shared, conn, m)).await,
         other => {
             warn!(
                 "error message type [{}] for the new connection [{peer}]",
