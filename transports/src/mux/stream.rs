@@ -11,7 +11,7 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use std::collections::VecDeque;
 
@@ -139,11 +139,7 @@ impl MuxStream {
     {
         let mut guard = self.shared.lock();
         let inner = &mut *guard;
-        let window = match writable(inner, self.id, cx) {
-            Poll::Ready(Ok(window)) => window,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => return Poll::Pending,
-        };
+        let window = ready!(writable(inner, self.id, cx))?;
         let limit = window.min(MAX_DATA_FRAME).min(max);
         let out = &mut inner.out.buf;
         let start = out.len();
@@ -242,11 +238,7 @@ impl AsyncWrite for MuxStream {
         let this = self.get_mut();
         let mut guard = this.shared.lock();
         let inner = &mut *guard;
-        let window = match writable(inner, this.id, cx) {
-            Poll::Ready(Ok(window)) => window,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => return Poll::Pending,
-        };
+        let window = ready!(writable(inner, this.id, cx))?;
         let n = buf.len().min(window).min(MAX_DATA_FRAME);
         // n <= MAX_DATA_FRAME, so it fits in u32.
         let len = n as u32;
