@@ -6,7 +6,9 @@
 //!   compression, no bandwidth limit): when both turn out to be `tokio::net::TcpStream`s — a
 //!   user connection and a work connection of a frps without tcpMux and TLS, or a work
 //!   connection and a local service connection on frpc — the bytes go socket → pipe → socket
-//!   inside the kernel ([`splice_join`]); a yamux stream joined with anything goes through
+//!   inside the kernel ([`splice_join`]; each direction starts with `read`/`write` through a
+//!   lent buffer and splices from the first read that fills it, so small messages skip the
+//!   pipe and the extra call a short `splice` costs); a yamux stream joined with anything goes through
 //!   [`crate::mux_relay::join_mux`], which writes the stream's received frames without copying
 //!   them; anything else (TLS, a QUIC stream, a simulated socket, another OS) goes through
 //!   [`crate::relay::join_report`].
@@ -209,10 +211,12 @@ mod linux {
     use std::time::Duration;
 
     use rustix::pipe::{fcntl_setpipe_size, pipe_with, splice, PipeFlags, SpliceFlags};
-    use tokio::io::{AsyncWrite, Interest};
+    use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+    use tokio::net::tcp::{ReadHalf, WriteHalf};
     use tokio::net::TcpStream;
 
     use super::TcpParts;
+    use crate::pool::RelayBuf;
     use crate::relay::{drive_join, PumpReport};
 
     /// Pipe capacity asked for with `F_SETPIPE_SZ` (Go: `maxSpliceSize`, 1 MiB). The kernel
@@ -288,21 +292,36 @@ mod linux {
         linger: Duration,
     ) -> PumpReport {
         let (mut ab, mut ba) = (SpliceDir::with_head(a_head), SpliceDir::with_head(b_head));
+        let (mut a_rd, mut a_wr) = a.split();
+        let (mut b_rd, mut b_wr) = b.split();
         drive_join(Some(linger), |cx| {
             let done = (|| {
-                let ab_done = ab.poll_copy(cx, &*a, &mut *b)?.is_ready();
-                Ok((ab_done, ba.poll_copy(cx, &*b, &mut *a)?.is_ready()))
+                let ab_done = ab.poll_copy(cx, &mut a_rd, &mut b_wr)?.is_ready();
+                Ok((ab_done, ba.poll_copy(cx, &mut b_rd, &mut a_wr)?.is_ready()))
             })();
             (done, ab.total, ba.total)
         })
         .await
     }
 
-    /// One direction: socket → pipe → socket.
+    /// One direction: socket → socket, with `read`/`write` through a lent buffer until a read
+    /// fills it, then with `splice` (socket → pipe → socket).
+    ///
+    /// Small messages (requests, responses) cost the same two calls either way, but a short
+    /// `read` tells tokio that the socket is drained, so it waits for the next readiness event
+    /// instead of trying again: with `splice`, which may stop short with bytes still queued,
+    /// every message cost a third call that found the socket empty. Bulk data fills the buffer
+    /// at once and moves by `splice` from then on.
     struct SpliceDir {
         /// Bytes read from the socket before the join, written first (then freed).
         head: Vec<u8>,
         head_pos: usize,
+        /// Copy mode: held while bytes are in flight (`buf[pos..cap]` unwritten).
+        buf: Option<RelayBuf>,
+        pos: usize,
+        cap: usize,
+        /// A read filled the buffer: the direction splices from now on.
+        splicing: bool,
         /// Held while data is in flight; back to the pool when the reader has nothing.
         pipe: Option<Pipe>,
         /// Bytes in the pipe, not yet written out.
@@ -317,6 +336,10 @@ mod linux {
             SpliceDir {
                 head,
                 head_pos: 0,
+                buf: None,
+                pos: 0,
+                cap: 0,
+                splicing: false,
                 pipe: None,
                 in_pipe: 0,
                 total: 0,
@@ -328,8 +351,8 @@ mod linux {
         fn poll_copy(
             &mut self,
             cx: &mut Context<'_>,
-            reader: &TcpStream,
-            writer: &mut TcpStream,
+            reader: &mut ReadHalf<'_>,
+            writer: &mut WriteHalf<'_>,
         ) -> Poll<io::Result<()>> {
             if self.done {
                 return Poll::Ready(Ok(()));
@@ -346,6 +369,13 @@ mod linux {
                     self.head_pos = 0;
                 }
             }
+            if !self.splicing {
+                ready!(self.poll_copy_buffered(cx, reader, writer))?;
+                if self.done || !self.splicing {
+                    return Poll::Ready(Ok(()));
+                }
+            }
+            let (reader, writer_sock) = (reader.as_ref(), writer.as_ref());
             loop {
                 if self.in_pipe == 0 && !self.read_eof {
                     if let Poll::Ready(r) = reader.poll_read_ready(cx) {
@@ -384,12 +414,12 @@ mod linux {
                     let Some(pipe) = &self.pipe else {
                         return Poll::Ready(Err(io::Error::other("splice: data without a pipe")));
                     };
-                    ready!(writer.poll_write_ready(cx))?;
-                    let moved = writer.try_io(Interest::WRITABLE, || {
+                    ready!(writer_sock.poll_write_ready(cx))?;
+                    let moved = writer_sock.try_io(Interest::WRITABLE, || {
                         splice(
                             &pipe.rd,
                             None,
-                            &*writer,
+                            writer_sock,
                             None,
                             self.in_pipe,
                             SpliceFlags::MOVE | SpliceFlags::NONBLOCK,
@@ -413,6 +443,67 @@ mod linux {
                     // Half-close: the reader is done, so end the writer's send side.
                     ready!(Pin::new(&mut *writer).poll_shutdown(cx))?;
                     self.done = true;
+                    return Poll::Ready(Ok(()));
+                }
+            }
+        }
+
+        /// Copy mode: `Ready(Ok)` once the direction is done or switches to `splice` (a read
+        /// filled the buffer and its bytes are written), `Pending` while the reader is idle (with
+        /// no buffer held).
+        fn poll_copy_buffered(
+            &mut self,
+            cx: &mut Context<'_>,
+            reader: &mut ReadHalf<'_>,
+            writer: &mut WriteHalf<'_>,
+        ) -> Poll<io::Result<()>> {
+            loop {
+                if self.pos == self.cap && !self.read_eof {
+                    let buf = self.buf.get_or_insert_with(RelayBuf::take);
+                    let mut rb = ReadBuf::new(buf);
+                    match Pin::new(&mut *reader).poll_read(cx, &mut rb) {
+                        Poll::Ready(Ok(())) => {}
+                        Poll::Ready(Err(e)) => {
+                            self.buf = None;
+                            return Poll::Ready(Err(e));
+                        }
+                        Poll::Pending => {
+                            // Everything read is written: the buffer goes back to the pool.
+                            self.buf = None;
+                            return Poll::Pending;
+                        }
+                    }
+                    let n = rb.filled().len();
+                    let full = n == rb.capacity();
+                    if n == 0 {
+                        self.read_eof = true;
+                        self.buf = None;
+                    } else {
+                        (self.pos, self.cap) = (0, n);
+                        // Bulk: splice the rest once these bytes are out.
+                        self.splicing |= full;
+                    }
+                }
+                if let Some(buf) = &self.buf {
+                    while self.pos < self.cap {
+                        let n = ready!(
+                            Pin::new(&mut *writer).poll_write(cx, &buf[self.pos..self.cap])
+                        )?;
+                        if n == 0 {
+                            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                        }
+                        self.pos += n;
+                        self.total += n as u64;
+                    }
+                }
+                if self.read_eof {
+                    // Half-close: the reader is done, so end the writer's send side.
+                    ready!(Pin::new(&mut *writer).poll_shutdown(cx))?;
+                    self.done = true;
+                    return Poll::Ready(Ok(()));
+                }
+                if self.splicing {
+                    self.buf = None;
                     return Poll::Ready(Ok(()));
                 }
             }
