@@ -189,6 +189,8 @@ pub(crate) struct Direction {
     /// Data was written since the last flush.
     need_flush: bool,
     done: bool,
+    /// A read filled the whole buffer ([`Direction::poll_copy_until_full`]).
+    filled: bool,
 }
 
 impl Direction {
@@ -201,6 +203,7 @@ impl Direction {
             read_eof: false,
             need_flush: false,
             done: false,
+            filled: false,
         }
     }
 
@@ -214,8 +217,40 @@ impl Direction {
         R: AsyncRead + Unpin + ?Sized,
         W: AsyncWrite + Unpin + ?Sized,
     {
+        self.poll_copy_with(cx, reader, writer, false)
+            .map_ok(|_| ())
+    }
+
+    /// Like [`Direction::poll_copy`], but also returns once a read has filled the whole buffer
+    /// and those bytes are written (the buffer released): `Ready(Ok(true))` then, so that the
+    /// caller can move bulk data another way (`crate::splice`); `Ready(Ok(false))` when the
+    /// direction is done.
+    pub(crate) fn poll_copy_until_full<R, W>(
+        &mut self,
+        cx: &mut Context<'_>,
+        reader: &mut R,
+        writer: &mut W,
+    ) -> Poll<io::Result<bool>>
+    where
+        R: AsyncRead + Unpin + ?Sized,
+        W: AsyncWrite + Unpin + ?Sized,
+    {
+        self.poll_copy_with(cx, reader, writer, true)
+    }
+
+    fn poll_copy_with<R, W>(
+        &mut self,
+        cx: &mut Context<'_>,
+        reader: &mut R,
+        writer: &mut W,
+        stop_when_full: bool,
+    ) -> Poll<io::Result<bool>>
+    where
+        R: AsyncRead + Unpin + ?Sized,
+        W: AsyncWrite + Unpin + ?Sized,
+    {
         if self.done {
-            return Poll::Ready(Ok(()));
+            return Poll::Ready(Ok(false));
         }
         loop {
             if self.pos == self.cap && !self.read_eof {
@@ -244,6 +279,7 @@ impl Direction {
                 } else {
                     self.pos = 0;
                     self.cap = n;
+                    self.filled |= n == rb.capacity();
                 }
             }
             if let Some(buf) = &self.buf {
@@ -262,7 +298,12 @@ impl Direction {
                 // Half-close: the reader is done, so end the writer's send side.
                 ready!(poll_half_close(cx, &mut *writer, &mut self.need_flush))?;
                 self.done = true;
-                return Poll::Ready(Ok(()));
+                return Poll::Ready(Ok(false));
+            }
+            if stop_when_full && self.filled {
+                ready!(poll_flush_written(cx, &mut *writer, &mut self.need_flush))?;
+                self.buf = None;
+                return Poll::Ready(Ok(true));
             }
         }
     }

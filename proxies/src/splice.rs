@@ -211,13 +211,12 @@ mod linux {
     use std::time::Duration;
 
     use rustix::pipe::{fcntl_setpipe_size, pipe_with, splice, PipeFlags, SpliceFlags};
-    use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+    use tokio::io::{AsyncWrite, Interest};
     use tokio::net::tcp::{ReadHalf, WriteHalf};
     use tokio::net::TcpStream;
 
     use super::TcpParts;
-    use crate::pool::RelayBuf;
-    use crate::relay::{drive_join, PumpReport};
+    use crate::relay::{drive_join, Direction, PumpReport};
 
     /// Pipe capacity asked for with `F_SETPIPE_SZ` (Go: `maxSpliceSize`, 1 MiB). The kernel
     /// caps it at `fs.pipe-max-size` and may refuse past the per-user pipe quota; the default
@@ -299,7 +298,7 @@ mod linux {
                 let ab_done = ab.poll_copy(cx, &mut a_rd, &mut b_wr)?.is_ready();
                 Ok((ab_done, ba.poll_copy(cx, &mut b_rd, &mut a_wr)?.is_ready()))
             })();
-            (done, ab.total, ba.total)
+            (done, ab.total(), ba.total())
         })
         .await
     }
@@ -316,10 +315,8 @@ mod linux {
         /// Bytes read from the socket before the join, written first (then freed).
         head: Vec<u8>,
         head_pos: usize,
-        /// Copy mode: held while bytes are in flight (`buf[pos..cap]` unwritten).
-        buf: Option<RelayBuf>,
-        pos: usize,
-        cap: usize,
+        /// Copy mode: the buffered relay's direction, until a read fills its buffer.
+        copy: Direction,
         /// A read filled the buffer: the direction splices from now on.
         splicing: bool,
         /// Held while data is in flight; back to the pool when the reader has nothing.
@@ -332,13 +329,16 @@ mod linux {
     }
 
     impl SpliceDir {
+        /// Bytes moved so far, in both modes.
+        fn total(&self) -> u64 {
+            self.total + self.copy.total
+        }
+
         fn with_head(head: Vec<u8>) -> Self {
             SpliceDir {
                 head,
                 head_pos: 0,
-                buf: None,
-                pos: 0,
-                cap: 0,
+                copy: Direction::new(),
                 splicing: false,
                 pipe: None,
                 in_pipe: 0,
@@ -370,10 +370,11 @@ mod linux {
                 }
             }
             if !self.splicing {
-                ready!(self.poll_copy_buffered(cx, reader, writer))?;
-                if self.done || !self.splicing {
+                if !ready!(self.copy.poll_copy_until_full(cx, reader, writer))? {
+                    self.done = true;
                     return Poll::Ready(Ok(()));
                 }
+                self.splicing = true;
             }
             let (reader, writer_sock) = (reader.as_ref(), writer.as_ref());
             loop {
@@ -443,67 +444,6 @@ mod linux {
                     // Half-close: the reader is done, so end the writer's send side.
                     ready!(Pin::new(&mut *writer).poll_shutdown(cx))?;
                     self.done = true;
-                    return Poll::Ready(Ok(()));
-                }
-            }
-        }
-
-        /// Copy mode: `Ready(Ok)` once the direction is done or switches to `splice` (a read
-        /// filled the buffer and its bytes are written), `Pending` while the reader is idle (with
-        /// no buffer held).
-        fn poll_copy_buffered(
-            &mut self,
-            cx: &mut Context<'_>,
-            reader: &mut ReadHalf<'_>,
-            writer: &mut WriteHalf<'_>,
-        ) -> Poll<io::Result<()>> {
-            loop {
-                if self.pos == self.cap && !self.read_eof {
-                    let buf = self.buf.get_or_insert_with(RelayBuf::take);
-                    let mut rb = ReadBuf::new(buf);
-                    match Pin::new(&mut *reader).poll_read(cx, &mut rb) {
-                        Poll::Ready(Ok(())) => {}
-                        Poll::Ready(Err(e)) => {
-                            self.buf = None;
-                            return Poll::Ready(Err(e));
-                        }
-                        Poll::Pending => {
-                            // Everything read is written: the buffer goes back to the pool.
-                            self.buf = None;
-                            return Poll::Pending;
-                        }
-                    }
-                    let n = rb.filled().len();
-                    let full = n == rb.capacity();
-                    if n == 0 {
-                        self.read_eof = true;
-                        self.buf = None;
-                    } else {
-                        (self.pos, self.cap) = (0, n);
-                        // Bulk: splice the rest once these bytes are out.
-                        self.splicing |= full;
-                    }
-                }
-                if let Some(buf) = &self.buf {
-                    while self.pos < self.cap {
-                        let n = ready!(
-                            Pin::new(&mut *writer).poll_write(cx, &buf[self.pos..self.cap])
-                        )?;
-                        if n == 0 {
-                            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-                        }
-                        self.pos += n;
-                        self.total += n as u64;
-                    }
-                }
-                if self.read_eof {
-                    // Half-close: the reader is done, so end the writer's send side.
-                    ready!(Pin::new(&mut *writer).poll_shutdown(cx))?;
-                    self.done = true;
-                    return Poll::Ready(Ok(()));
-                }
-                if self.splicing {
-                    self.buf = None;
                     return Poll::Ready(Ok(()));
                 }
             }
