@@ -10,7 +10,8 @@
 #
 # Set-up it does: installs iperf3, wrk and nginx with apt-get when missing (as root), fetches and
 # verifies frp 0.65.0 (scripts/fetch-frp.sh), installs rathole 0.5.0 into .cache/rathole-0.5.0
-# (cargo install; without --locked, which fails on this toolchain), builds ours in release.
+# (cargo install; without --locked, which fails on this toolchain), builds ours in release and
+# the floor relays (bench/floor).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -35,4 +36,6 @@ if [ ! -x "$rathole" ]; then
   cargo install rathole --version 0.5.0 --root "$root/.cache/rathole-0.5.0" >&2
 fi
 cargo build --release --bins >&2
+# Reference relays and the AES cost for the bounds (bench/floor; its own crate, not in the workspace).
+cargo build --release --manifest-path bench/floor/Cargo.toml --target-dir target/floor >&2
 exec python3 "$root/bench/suite.py" "$@"

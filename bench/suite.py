@@ -41,6 +41,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 FRP_DIR = ROOT / ".cache" / "frp-0.65.0"
 RATHOLE = ROOT / ".cache" / "rathole-0.5.0" / "bin" / "rathole"
+# bench/floor: reference relays (only what each path needs) and the AES cost, for the bounds.
+FLOOR = ROOT / "target" / "floor" / "release" / "floor"
 OURS_DIR = Path(os.environ.get("FRP_RS_BIN_DIR", ROOT / "target" / "release"))
 # A/B runs: another build of ours (e.g. a worktree of the previous commit), added as "base …"
 # variants of every "ours …" variant when set.
@@ -57,8 +59,9 @@ UP_TIMEOUT = 30.0
 @dataclass(frozen=True)
 class Variant:
     label: str
-    impl: str  # direct | frp | ours | rathole
-    protocol: str = "tcp"  # frpc transport.protocol
+    impl: str  # direct | frp | ours | rathole | floor
+    # frpc transport.protocol; for impl "floor", the floor relay: mux | mux-plain | splice | copy
+    protocol: str = "tcp"
     mux: bool = True
     tls: bool = True
     extra_frps: tuple[str, ...] = ()
@@ -93,7 +96,15 @@ VARIANTS = [
     Variant("frp websocket", "frp", protocol="websocket"),
     Variant("ours websocket", "ours", protocol="websocket"),
     Variant("rathole 0.5 (tcp, plaintext)", "rathole"),
+    # Reference relays, not tunnels (bench/floor): only what each path needs, in the plainest
+    # code, on the same machine in the same run; they bound what a tunnel can reach (render_bounds).
+    # Throughput only.
+    Variant("reference: mux relay + AES-128-GCM records", "floor", protocol="mux"),
+    Variant("reference: mux relay, no encryption", "floor", protocol="mux-plain", tls=False),
+    Variant("reference: splice relays, 3 TCP hops", "floor", protocol="splice", mux=False, tls=False),
+    Variant("reference: read/write relays, 3 TCP hops", "floor", protocol="copy", mux=False, tls=False),
 ]
+FLOOR_LABELS = {v.protocol: v.label for v in VARIANTS if v.impl == "floor"}
 if BASE_DIR is not None:
     VARIANTS += [
         Variant("base" + v.label[len("ours"):], "base", v.protocol, v.mux, v.tls, v.extra_frps, v.extra_frpc, v.env)
@@ -381,6 +392,8 @@ class Tunnel:
     server: subprocess.Popen | None = None
     client: subprocess.Popen | None = None
     extra_ports: list[int] = field(default_factory=list)
+    # Processes besides the measured pair (floor: the relays of the other services).
+    others: list[subprocess.Popen] = field(default_factory=list)
 
     def pids(self) -> list[int]:
         return [p.pid for p in (self.server, self.client) if p is not None]
@@ -452,7 +465,27 @@ def start_tunnel(
         t.extra_ports.append(port)
         proxies.append((f"extra{i}", svc.hold.port, port))
     sconf, cconf = work / "server.toml", work / "client.toml"
-    if v.impl == "rathole":
+    if v.impl == "floor":
+        # One relay pair per service; the iperf3 pair is the one measured.
+        for i, (name, local, remote) in enumerate(proxies):
+            mid = free_port()
+            if v.protocol in ("splice", "copy"):
+                scmd = [str(FLOOR), v.protocol, f"127.0.0.1:{remote}", f"127.0.0.1:{mid}"]
+                ccmd = [str(FLOOR), v.protocol, f"127.0.0.1:{mid}", f"127.0.0.1:{local}"]
+            else:
+                plain = ["--plain"] if v.protocol == "mux-plain" else []
+                scmd = [str(FLOOR), "mux-server", f"127.0.0.1:{remote}", f"127.0.0.1:{mid}", *plain]
+                ccmd = [str(FLOOR), "mux-client", f"127.0.0.1:{mid}", f"127.0.0.1:{local}", *plain]
+            sp = procs.start(f"server-{name}", scmd)
+            time.sleep(0.1)
+            cp = procs.start(f"client-{name}", ccmd)
+            if name == "iperf":
+                t.server, t.client = sp, cp
+            else:
+                t.others += [sp, cp]
+        if hold_only:
+            raise RuntimeError("floor relays are measured for throughput only")
+    elif v.impl == "rathole":
         s, c = rathole_configs(proxies)
         sconf.write_text(s)
         cconf.write_text(c)
@@ -492,7 +525,7 @@ def wait_up(t: Tunnel, procs: Procs) -> None:
 
 
 def stop_tunnel(t: Tunnel, procs: Procs) -> None:
-    for p in (t.client, t.server):
+    for p in (t.client, t.server, *t.others):
         if p is not None:
             procs.stop(p)
 
@@ -583,6 +616,8 @@ def stolen_cores(j0: tuple[int, int, int], j1: tuple[int, int, int]) -> float:
 def measure_variant(v: Variant, svc: Services, procs: Procs, work: Path, a) -> dict:
     r: dict = {}
     metrics = set(a.metrics.split(","))
+    if v.impl == "floor":
+        metrics &= {"tput"}
     t = start_tunnel(v, svc, procs, work)
     try:
         pids = t.pids()
@@ -781,6 +816,7 @@ def render(data: dict) -> str:
     out.append("")
     out += render_busy(res)
     out += render_targets(res)
+    out += render_bounds(res, data.get("aes_cpu_per_gb"))
     if data.get("growth"):
         out += render_growth(data["growth"], a)
     if data.get("lossy"):
@@ -887,6 +923,93 @@ def render_targets(res: dict) -> list[str]:
         out.append(f"| {name} | {f(ours)} | {f(theirs)} | {ratio} | {'–' if ok is None else ('yes' if ok else '**no**')} |")
     out.append("")
     return out
+
+
+def bound_rows(res: dict, aes: float | None) -> list[tuple[str, float | None, float | None, float, bool | None]]:
+    """Reference relays (bench/floor) against the throughput targets, in the same run, and the
+    accounting bound they give: a run that keeps every core busy moves at most
+    cores / (machine CPU s per GB). A TLS tunnel does at least what a plaintext relay on the same
+    path does plus AES-GCM sealing and opening (`aes`: CPU s per GB, measured by `floor aes` in
+    this run), so cores / (the cheaper plaintext relay's machine CPU per GB + aes) bounds it."""
+
+    def m(label: str, key: str):
+        return med([r[key] for r in res.get(label, []) if "error" not in r and key in r])
+
+    def cost(label: str, streams: str):
+        # machine CPU s per GB moved: busy cores over GB/s
+        xs = [
+            r["busy" + streams] / (r["gbps" + streams] / 8)
+            for r in res.get(label, [])
+            if "error" not in r and r.get("gbps" + streams)
+        ]
+        return med(xs)
+
+    def bound(label: str, streams: str):
+        c = cost(label, streams)
+        return None if c is None or aes is None else 8 * (os.cpu_count() or 1) / (c + aes)
+
+    D, FD, OD = "direct (no tunnel)", "frp default (TLS + tcpMux)", "ours default (TLS + tcpMux)"
+    OP, ON, RH = "ours tcpMux off, TLS off", "ours tcpMux off", "rathole 0.5 (tcp, plaintext)"
+    FM, FMP = FLOOR_LABELS["mux"], FLOOR_LABELS["mux-plain"]
+    FS, FC = FLOOR_LABELS["splice"], FLOOR_LABELS["copy"]
+    rows = []
+    for streams in ("1", "8"):
+        k = "gbps" + streams
+        for what, b in (
+            ("bound for TLS, one connection per stream (read/write relay + AES)", bound(FC, streams)),
+            ("bound for TLS in one connection (mux relay + AES)", bound(FMP, streams)),
+        ):
+            rows += [
+                (f"{streams} stream(s): {what} vs 2× frp default", b, m(FD, k), 2.0),
+                (f"{streams} stream(s): {what} vs rathole plaintext", b, m(RH, k), 1.0),
+            ]
+        rows += [
+            (f"{streams} stream(s): mux relay + AES vs rathole plaintext", m(FM, k), m(RH, k), 1.0),
+            (f"{streams} stream(s): mux relay, no encryption vs rathole", m(FMP, k), m(RH, k), 1.0),
+            (f"{streams} stream(s): read/write relay (plaintext) vs rathole", m(FC, k), m(RH, k), 1.0),
+            (f"{streams} stream(s): ours default vs the mux relay + AES", m(OD, k), m(FM, k), 1.0),
+            (f"{streams} stream(s): ours, tcpMux off (TLS per stream) vs rathole", m(ON, k), m(RH, k), 1.0),
+        ]
+    rows += [
+        ("1 stream: splice relays (3 hops) vs 0.6× direct", m(FS, "gbps1"), m(D, "gbps1"), 0.6),
+        ("1 stream: read/write relays (3 hops) vs 0.6× direct", m(FC, "gbps1"), m(D, "gbps1"), 0.6),
+        ("1 stream: ours, no mux, no TLS vs the splice relays", m(OP, "gbps1"), m(FS, "gbps1"), 1.0),
+    ]
+    return [(n, a, b, w, None if a is None or not b else a / b >= w) for n, a, b, w in rows]
+
+
+def render_bounds(res: dict, aes: float | None) -> list[str]:
+    rows = bound_rows(res, aes)
+    if all(a is None for _, a, _, _, _ in rows):
+        return []
+    aes_note = "not measured" if aes is None else f"{aes:.3f} CPU s per GB"
+    out = [
+        "### Reference relays (bench/floor) and the bounds they give, same run\n",
+        "The reference relays do only what their path needs, in the plainest code (blocking threads, "
+        "no runtime; `bench/floor/src/main.rs`): splice or read/write relays with one TCP connection "
+        "per stream, and a relay that puts every stream in one connection in TLS-sized records, "
+        "AES-128-GCM sealed and opened in place or not at all. A bound is the Gbit/s a TLS tunnel "
+        "could reach with every core busy and nothing beyond the plaintext relay's work but AES-GCM "
+        f"(seal + open on this CPU: {aes_note}, from `floor aes`).\n",
+        "| comparison | Gbit/s | reference Gbit/s | ratio | reaches the target |",
+        "|---|---|---|---|---|",
+    ]
+    for name, a, b, want, ok in rows:
+        f = lambda x: "–" if x is None else f"{x:.2f}"  # noqa: E731
+        ratio = "–" if ok is None else f"{a / b:.2f}× (want ≥ {want}×)"
+        out.append(f"| {name} | {f(a)} | {f(b)} | {ratio} | {'–' if ok is None else ('yes' if ok else '**no**')} |")
+    out.append("")
+    return out
+
+
+def aes_cost() -> float | None:
+    """CPU s per GB for AES-128-GCM seal + open of 16 KiB records in place (cache-resident)."""
+    try:
+        out = run([str(FLOOR), "aes"], timeout=120)
+    except Exception:  # noqa: BLE001 - a bound we cannot compute is shown as not measured
+        return None
+    m = re.search(r"working set 4 MiB: seal \+ open ([0-9.]+) CPU s per GB", out)
+    return float(m.group(1)) if m else None
 
 
 def render_growth(growth: dict, a: dict) -> list[str]:
@@ -1040,7 +1163,7 @@ def main() -> int:
         if not shutil.which(tool):
             print(f"suite: {tool} not found (bench/run.sh installs it)", file=sys.stderr)
             return 2
-    for need in (FRP_DIR / "frps", FRP_DIR / "frpc", OURS_DIR / "frps", OURS_DIR / "frpc", RATHOLE):
+    for need in (FRP_DIR / "frps", FRP_DIR / "frpc", OURS_DIR / "frps", OURS_DIR / "frpc", RATHOLE, FLOOR):
         if not need.exists():
             print(f"suite: {need} missing (bench/run.sh fetches/builds it)", file=sys.stderr)
             return 2
@@ -1074,6 +1197,9 @@ def main() -> int:
     }
     json_path = Path(a.json)
     json_path.parent.mkdir(parents=True, exist_ok=True)
+    if any(v.impl == "floor" for v in variants):
+        data["aes_cpu_per_gb"] = aes_cost()
+        print(f"AES-128-GCM seal + open: {data['aes_cpu_per_gb']} CPU s per GB", flush=True)
     try:
         svc = Services(procs, work)
         for rep in range(a.repeats):
