@@ -1,6 +1,7 @@
 //! Same seed, same trace: a scenario with loss, a partition and an frps restart runs twice with
 //! one seed and must record the identical event log (every dial, transfer, fault and change of
-//! frps's counts, at the same simulated times). A different seed must change the log.
+//! frps's counts, at the same simulated times). A different seed must change the log (one of
+//! three others: a single neighbour may happen to draw the same choices where they matter).
 
 use std::time::Duration;
 
@@ -64,11 +65,20 @@ fn same_seed_same_trace() {
         if let Err(e) = compare(&first, &second) {
             panic!("seed {seed} ({transport:?}) does not replay: {e:#}\n  replay: SIM_SEED={seed} cargo test -p sim --test determinism");
         }
-        let other = run_once(seed.wrapping_add(1), transport).expect("run with another seed");
+        // Another seed must change the trace. One neighbour can draw the same few choices that
+        // matter in this scenario (SIM_BASE=4 found such a pair: no connection lost to the 0.5 %
+        // failure rate in either run, and the same latencies where they reach the log), so up to
+        // three other seeds are tried; a seed that does not reach the simulation makes all of
+        // them replay the first trace exactly.
+        let others =
+            [1, 0x9e37_79b9_7f4a_7c15, 0x5851_f42d_4c95_7f2d].map(|d| seed.wrapping_add(d));
+        let differs = others.iter().any(|&other| {
+            let trace = run_once(other, transport).expect("run with another seed");
+            compare(&first, &trace).is_err()
+        });
         assert!(
-            compare(&first, &other).is_err(),
-            "seeds {seed} and {} gave identical traces: the seed does not reach the simulation",
-            seed.wrapping_add(1)
+            differs,
+            "seeds {seed} and {others:?} gave identical traces: the seed does not reach the simulation"
         );
     }
 }
