@@ -466,8 +466,10 @@ def start_tunnel(
         proxies.append((f"extra{i}", svc.hold.port, port))
     sconf, cconf = work / "server.toml", work / "client.toml"
     if v.impl == "floor":
+        if hold_only:
+            raise RuntimeError("reference relays are measured for throughput only")
         # One relay pair per service; the iperf3 pair is the one measured.
-        for i, (name, local, remote) in enumerate(proxies):
+        for name, local, remote in proxies:
             mid = free_port()
             if v.protocol in ("splice", "copy"):
                 scmd = [str(FLOOR), v.protocol, f"127.0.0.1:{remote}", f"127.0.0.1:{mid}"]
@@ -483,8 +485,6 @@ def start_tunnel(
                 t.server, t.client = sp, cp
             else:
                 t.others += [sp, cp]
-        if hold_only:
-            raise RuntimeError("floor relays are measured for throughput only")
     elif v.impl == "rathole":
         s, c = rathole_configs(proxies)
         sconf.write_text(s)

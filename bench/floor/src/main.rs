@@ -1,15 +1,17 @@
-//! `floor`: relays that do the least work a relay can do, to bound what any tunnel can reach on
-//! this machine (issue 5's "physically out of reach" question). Blocking std threads, one per
-//! socket direction, no runtime, no allocation per message, no protocol beyond what the bound
-//! needs. Not frp: it speaks no frp and is never shipped; `bench/floor/run.sh` runs it next to
-//! direct loopback, rathole, frp and frp-rs in one interleaved run.
+//! `floor`: reference relays for the benchmark suite (issue 5's "physically out of reach"
+//! question). Each does only what its path needs, in the plainest code: blocking std threads,
+//! one per socket direction, no runtime, no allocation per message, no protocol beyond what the
+//! path needs. They are references, not proven optima (frp-rs's own relays beat some of them);
+//! `bench/suite.py` runs them next to direct loopback, rathole, frp and frp-rs in one interleaved
+//! run and derives its accounting bounds from their cost. Not frp: it speaks no frp and is never
+//! shipped.
 //!
 //! ```text
 //! floor splice LISTEN TARGET          each accepted connection joined to a new connection to TARGET
 //!                                     with splice(2) through a 1 MiB pipe per direction: no byte
-//!                                     enters user space (the least a user-space relay can do)
-//! floor copy LISTEN TARGET            the same with read/write through a 256 KiB buffer (the least
-//!                                     a relay that must see the bytes can do: one copy in, one out)
+//!                                     enters user space
+//! floor copy LISTEN TARGET            the same with read/write through a 256 KiB buffer: one copy
+//!                                     in, one out, as any relay that must see the bytes makes
 //! floor aes                          AES-128-GCM seal and open speed on one core: 16 KiB records
 //!                                     in place, over a 4 MiB and a 64 MiB working set
 //! floor mux-server USERS TUNNEL [--plain]
@@ -26,10 +28,10 @@
 //!                                     framing without encryption.
 //! ```
 //!
-//! The frp wire behind frp's default configuration (TLS + tcpMux) cannot do less than the mux
-//! relay: every byte is read into user space, encrypted, written, read, decrypted and written
-//! again, in one TLS connection per client. Without TLS and tcpMux it cannot do less than the
-//! splice relay: three TCP connections on the path (user → frps, frps → frpc, frpc → service).
+//! The frp wire behind frp's default configuration (TLS + tcpMux) needs at least the mux relay's
+//! work: every byte is read into user space, encrypted, written, read, decrypted and written
+//! again, in one TLS connection per client. Without TLS and tcpMux the path still has three TCP
+//! connections (user → frps, frps → frpc, frpc → service), as the splice and copy relays do.
 
 use std::collections::HashMap;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
