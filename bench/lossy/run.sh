@@ -14,6 +14,8 @@
 # LAT_N (loopback ping-pongs, 200), PATH_LAT_N (ping-pongs over the path, 30),
 # BUILD (1 = cargo build --release --bins first; built anyway when the binaries are missing),
 # IMPAIR_PRIO (a command prefix for the link program, e.g. "chrt -f 10" or "nice -n -5"; none),
+# LOG_LEVEL (frps/frpc log.level, warn; the logs of every failed measurement are kept in the raw
+# data folder, under failures/),
 # OUT (markdown result file; default /tmp/frp-lossy-<date>.md).
 set -euo pipefail
 
@@ -49,6 +51,7 @@ LAT_N=${LAT_N:-200}
 PATH_LAT_N=${PATH_LAT_N:-30}
 BUILD=${BUILD:-0}
 IMPAIR_PRIO=${IMPAIR_PRIO:-}
+LOG_LEVEL=${LOG_LEVEL:-warn}
 OUT=${OUT:-/tmp/frp-lossy-$(date -u +%Y%m%dT%H%M%SZ).md}
 UP_TIMEOUT=20 # seconds for a tunnel to come up (login + proxy registered)
 
@@ -179,14 +182,14 @@ start_tunnel() {
     echo 'bindAddr = "0.0.0.0"'
     echo "bindPort = $bind"
     echo "$extra"
-    echo 'log.level = "warn"'
+    echo "log.level = \"$LOG_LEVEL\""
     tr ';' '\n' <<<"$sx"
   } >"$work/frps.toml"
   {
     echo "serverAddr = \"$saddr\""
     echo "serverPort = $sport"
     echo 'loginFailExit = true'
-    echo 'log.level = "warn"'
+    echo "log.level = \"$LOG_LEVEL\""
     echo "transport.protocol = \"$proto\""
     tr ';' '\n' <<<"$cx"
     printf '[[proxies]]\nname = "bench"\ntype = "tcp"\nlocalIP = "127.0.0.1"\n'
@@ -294,12 +297,34 @@ run_variant() {
     # A tunnel that does not come up on its first, clean try (config refused, protocol not
     # implemented) will not later either: skip it from now on instead of waiting each time.
     [ "$first_pass" = 1 ] && broken[$label]=$tunnel_err
-    record "$phase" "$label" "ERR:$tunnel_err"
+    value="ERR:$tunnel_err"
+    record "$phase" "$label" "$value"
+    keep_failure_logs "$phase" "$label" frps.log frpc.log
     return
   fi
   measure "$@" 127.0.0.1 "$remote"
   record "$phase" "$label" "$value"
   stop_tunnel
+  if [ "$1" = goodput ]; then
+    keep_failure_logs "$phase" "$label" frps.log frpc.log iperf3s.log
+  else
+    keep_failure_logs "$phase" "$label" frps.log frpc.log
+  fi
+}
+
+# keep_failure_logs PHASE LABEL LOG...: when the value just recorded is a failure, copies the
+# logs named (those that exist under $work) to $work/failures/N-PHASE-LABEL/, for the report's
+# raw data folder.
+fail_seq=0
+keep_failure_logs() {
+  local phase=$1 label=$2 d f
+  shift 2
+  case $value in ERR*) ;; *) return 0 ;; esac
+  fail_seq=$((fail_seq + 1))
+  d="$work/failures/$fail_seq-$phase-$(tr -c 'A-Za-z0-9._-' '_' <<<"$label")"
+  mkdir -p "$d"
+  printf '%s\n' "$value" >"$d/value"
+  for f in "$@"; do [ ! -f "$work/$f" ] || cp "$work/$f" "$d/"; done
 }
 
 # --- environment record ------------------------------------------------------------------------
@@ -339,6 +364,7 @@ for loss in $LOSSES; do
   for r in $(seq "$REPS"); do
     measure goodput "$C_ADDR" 5201
     record "gp@$loss" "direct (no proxy)" "$value"
+    keep_failure_logs "gp@$loss" "direct (no proxy)" iperf3s.log
     for row in "${selected[@]}"; do run_variant "gp@$loss" path "$row" 5201 goodput; done
     first_pass=0
   done
@@ -377,6 +403,7 @@ echo "load.end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$work/meta"
 data="${OUT%.md}-data"
 mkdir -p "$data"
 cp "$results" "$work/meta" "$work/impair.log" "$data/"
+[ ! -d "$work/failures" ] || cp -r "$work/failures" "$data/"
 python3 "$here/report.py" "$data" >"$OUT"
 echo
 cat "$OUT"

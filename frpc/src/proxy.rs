@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use control::{CloseProxy, Message, NewProxy, NewProxyResp, StartWorkConn};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tracing::{debug, error, info, info_span, warn, Instrument};
 use transports::{BoxStream, Net};
 
@@ -92,6 +92,9 @@ struct State {
 /// All proxies of one frpc, keyed by their name on the wire (`user.name` when `user` is set).
 pub(crate) struct ProxyManager {
     state: Mutex<State>,
+    /// Notified whenever a proxy leaves [`Phase::WaitStart`] (answer received, session ended),
+    /// for work connections that arrived before their proxy's answer was read.
+    answered: Notify,
 }
 
 impl ProxyManager {
@@ -122,6 +125,7 @@ impl ProxyManager {
         }
         Self {
             state: Mutex::new(State { entries, tx: None }),
+            answered: Notify::new(),
         }
     }
 
@@ -139,6 +143,7 @@ impl ProxyManager {
         }
         st.tx = Some(tx);
         drop(st);
+        self.answered.notify_waiters();
         self.check_status();
     }
 
@@ -149,6 +154,8 @@ impl ProxyManager {
         for e in st.entries.values_mut() {
             e.phase = Phase::New;
         }
+        drop(st);
+        self.answered.notify_waiters();
     }
 
     /// The health checks to run: each proxy's wire name and spec.
@@ -183,6 +190,7 @@ impl ProxyManager {
                     };
                     if tx.try_send(Message::CloseProxy(close)).is_ok() {
                         e.phase = Phase::CheckFailed;
+                        self.answered.notify_waiters();
                     }
                 }
                 continue;
@@ -231,6 +239,8 @@ impl ProxyManager {
             e.last_err = Some(Instant::now());
             warn!("[{}] start error: {}", r.proxy_name, r.error);
         }
+        drop(st);
+        self.answered.notify_waiters();
     }
 
     /// Each proxy's name, phase, remote address and last error (for `frpc status`).
@@ -246,6 +256,37 @@ impl ProxyManager {
         v
     }
 
+    /// The target of proxy `name` once it runs; `None` (logged) if it is unknown or not running.
+    ///
+    /// The server dispatches work only to a proxy it has registered, so a `StartWorkConn` for a
+    /// proxy still waiting for its `NewProxyResp` means the answer is on its way: it is on the
+    /// control stream, which another task reads, and on a lossy link a retransmission can hand
+    /// both over at once, in either order. Go frpc closes such a work connection (its proxy is
+    /// not running yet), which drops the first user connection after a (re)registration (seen in
+    /// `bench/lossy`: iperf3's control connection, right after the proxy came up). This waits
+    /// for the answer instead, at most [`WAIT_RESPONSE_TIMEOUT`].
+    async fn running_target(&self, name: &str) -> Option<LocalTarget> {
+        let deadline = Instant::now() + WAIT_RESPONSE_TIMEOUT;
+        loop {
+            let answered = self.answered.notified();
+            tokio::pin!(answered);
+            // Registered before the check, so an answer between the two is not missed.
+            answered.as_mut().enable();
+            match self.lock().entries.get(name) {
+                Some(e) if e.phase == Phase::Running => return Some(e.target.clone()),
+                Some(e) if e.phase == Phase::WaitStart => {}
+                _ => {
+                    debug!("work connection for unknown or stopped proxy [{name}] closed");
+                    return None;
+                }
+            }
+            if tokio::time::timeout_at(deadline, answered).await.is_err() {
+                debug!("work connection for proxy [{name}] closed: no answer to its registration");
+                return None;
+            }
+        }
+    }
+
     /// Serves one work connection for the proxy `start.proxy_name`.
     pub(crate) async fn handle_work_conn<N: Net>(
         &self,
@@ -253,18 +294,8 @@ impl ProxyManager {
         work: BoxStream,
         start: StartWorkConn,
     ) {
-        let target = {
-            let st = self.lock();
-            match st.entries.get(&start.proxy_name) {
-                Some(e) if e.phase == Phase::Running => e.target.clone(),
-                _ => {
-                    debug!(
-                        "work connection for unknown or stopped proxy [{}] closed",
-                        start.proxy_name
-                    );
-                    return;
-                }
-            }
+        let Some(target) = self.running_target(&start.proxy_name).await else {
+            return;
         };
         let span = info_span!("proxy", name = %target.name);
         serve_tcp_work_conn(net, work, start, target)
@@ -335,5 +366,160 @@ async fn serve_tcp_work_conn<N: Net>(
             r.a_to_b, r.b_to_a
         ),
         Some(e) => debug!("join connections closed: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+    use transports::TokioNet;
+
+    use super::*;
+
+    /// A manager with one tcp proxy `web` to `local_port`, in a session whose `NewProxy` was
+    /// sent (phase `WaitStart`), and the receiver of the control messages it sent.
+    fn waiting_manager(local_port: u16) -> (Arc<ProxyManager>, mpsc::Receiver<Message>) {
+        let toml = format!(
+            "serverAddr = \"127.0.0.1\"\nserverPort = 7000\n[[proxies]]\nname = \"web\"\n\
+             type = \"tcp\"\nlocalIP = \"127.0.0.1\"\nlocalPort = {local_port}\nremotePort = 6000\n"
+        );
+        let cfg = conf::parse_client_str(&toml, "frpc.toml", &conf::Env::new(), true).unwrap();
+        let settings = crate::settings_map::resolve(&cfg).unwrap();
+        let pm = Arc::new(ProxyManager::new(&settings, &cfg.proxies));
+        let (tx, mut rx) = mpsc::channel(16);
+        pm.start_session(tx);
+        assert!(matches!(rx.try_recv(), Ok(Message::NewProxy(p)) if p.proxy_name == "web"));
+        assert_eq!(pm.status()[0].1, Phase::WaitStart);
+        (pm, rx)
+    }
+
+    fn start(name: &str) -> StartWorkConn {
+        StartWorkConn {
+            proxy_name: name.into(),
+            ..Default::default()
+        }
+    }
+
+    fn answer(error: &str) -> NewProxyResp {
+        NewProxyResp {
+            proxy_name: "web".into(),
+            remote_addr: ":6000".into(),
+            error: error.into(),
+        }
+    }
+
+    /// The work connection's far end sees EOF within `within`.
+    async fn closes(far: &mut tokio::io::DuplexStream, within: Duration) -> bool {
+        let mut b = [0u8; 1];
+        matches!(
+            tokio::time::timeout(within, far.read(&mut b)).await,
+            Ok(Ok(0))
+        )
+    }
+
+    /// A `StartWorkConn` read before the proxy's `NewProxyResp` (another task reads the control
+    /// stream, and a retransmission on a lossy link hands both over at once) is served once the
+    /// answer arrives, instead of being closed as for a proxy that is not running.
+    #[tokio::test]
+    async fn work_conn_before_the_registration_answer_waits_for_it() {
+        let local = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (pm, _rx) = waiting_manager(local.local_addr().unwrap().port());
+        let (near, mut far) = tokio::io::duplex(4096);
+        let serve = tokio::spawn({
+            let pm = pm.clone();
+            async move {
+                pm.handle_work_conn(TokioNet, Box::new(near), start("web"))
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !serve.is_finished(),
+            "work connection closed before the answer"
+        );
+        pm.on_new_proxy_resp(answer(""));
+        let (mut svc, _) = tokio::time::timeout(Duration::from_secs(5), local.accept())
+            .await
+            .expect("the local service was not dialled after the answer")
+            .unwrap();
+        far.write_all(b"ping").await.unwrap();
+        let mut got = [0u8; 4];
+        svc.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"ping");
+        svc.write_all(b"pong").await.unwrap();
+        far.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"pong");
+    }
+
+    /// A refused registration closes the waiting work connection, without dialling.
+    #[tokio::test]
+    async fn work_conn_waiting_for_a_refused_registration_is_closed() {
+        let local = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (pm, _rx) = waiting_manager(local.local_addr().unwrap().port());
+        let (near, mut far) = tokio::io::duplex(4096);
+        let pm2 = pm.clone();
+        tokio::spawn(async move {
+            pm2.handle_work_conn(TokioNet, Box::new(near), start("web"))
+                .await
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        pm.on_new_proxy_resp(answer("port already used"));
+        assert!(closes(&mut far, Duration::from_secs(5)).await);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), local.accept())
+                .await
+                .is_err(),
+            "dialled the local service for a refused proxy"
+        );
+    }
+
+    /// The session ending while a work connection waits closes it.
+    #[tokio::test]
+    async fn work_conn_waiting_when_the_session_ends_is_closed() {
+        let (pm, _rx) = waiting_manager(9);
+        let (near, mut far) = tokio::io::duplex(4096);
+        let pm2 = pm.clone();
+        tokio::spawn(async move {
+            pm2.handle_work_conn(TokioNet, Box::new(near), start("web"))
+                .await
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        pm.end_session();
+        assert!(closes(&mut far, Duration::from_secs(5)).await);
+    }
+
+    /// Without an answer the wait ends after `WAIT_RESPONSE_TIMEOUT`, not before.
+    #[tokio::test(start_paused = true)]
+    async fn work_conn_without_an_answer_gives_up_after_the_response_timeout() {
+        let (pm, _rx) = waiting_manager(9);
+        let (near, mut far) = tokio::io::duplex(4096);
+        let pm2 = pm.clone();
+        let t0 = Instant::now();
+        tokio::spawn(async move {
+            pm2.handle_work_conn(TokioNet, Box::new(near), start("web"))
+                .await
+        });
+        assert!(closes(&mut far, WAIT_RESPONSE_TIMEOUT * 2).await);
+        let waited = t0.elapsed();
+        assert!(
+            waited >= WAIT_RESPONSE_TIMEOUT
+                && waited < WAIT_RESPONSE_TIMEOUT + Duration::from_secs(1),
+            "{waited:?}"
+        );
+    }
+
+    /// Work for a proxy this client does not have is closed at once.
+    #[tokio::test(start_paused = true)]
+    async fn work_conn_for_an_unknown_proxy_is_closed_at_once() {
+        let (pm, _rx) = waiting_manager(9);
+        let (near, mut far) = tokio::io::duplex(4096);
+        let t0 = Instant::now();
+        pm.handle_work_conn(TokioNet, Box::new(near), start("other"))
+            .await;
+        assert!(closes(&mut far, Duration::from_millis(1)).await);
+        assert_eq!(t0.elapsed(), Duration::ZERO);
     }
 }
