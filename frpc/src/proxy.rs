@@ -396,6 +396,18 @@ mod tests {
         (pm, rx)
     }
 
+    /// Serves a work connection for proxy `name` in a task; returns the task and the far end.
+    fn spawn_work_conn(
+        pm: &Arc<ProxyManager>,
+        name: &str,
+    ) -> (tokio::task::JoinHandle<()>, tokio::io::DuplexStream) {
+        let (near, far) = tokio::io::duplex(4096);
+        let (pm, start) = (pm.clone(), start(name));
+        let task =
+            tokio::spawn(async move { pm.handle_work_conn(TokioNet, Box::new(near), start).await });
+        (task, far)
+    }
+
     fn start(name: &str) -> StartWorkConn {
         StartWorkConn {
             proxy_name: name.into(),
@@ -427,14 +439,7 @@ mod tests {
     async fn work_conn_before_the_registration_answer_waits_for_it() {
         let local = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (pm, _rx) = waiting_manager(local.local_addr().unwrap().port());
-        let (near, mut far) = tokio::io::duplex(4096);
-        let serve = tokio::spawn({
-            let pm = pm.clone();
-            async move {
-                pm.handle_work_conn(TokioNet, Box::new(near), start("web"))
-                    .await
-            }
-        });
+        let (serve, mut far) = spawn_work_conn(&pm, "web");
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(
             !serve.is_finished(),
@@ -459,12 +464,7 @@ mod tests {
     async fn work_conn_waiting_for_a_refused_registration_is_closed() {
         let local = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (pm, _rx) = waiting_manager(local.local_addr().unwrap().port());
-        let (near, mut far) = tokio::io::duplex(4096);
-        let pm2 = pm.clone();
-        tokio::spawn(async move {
-            pm2.handle_work_conn(TokioNet, Box::new(near), start("web"))
-                .await
-        });
+        let (_serve, mut far) = spawn_work_conn(&pm, "web");
         tokio::time::sleep(Duration::from_millis(20)).await;
         pm.on_new_proxy_resp(answer("port already used"));
         assert!(closes(&mut far, Duration::from_secs(5)).await);
@@ -480,12 +480,7 @@ mod tests {
     #[tokio::test]
     async fn work_conn_waiting_when_the_session_ends_is_closed() {
         let (pm, _rx) = waiting_manager(9);
-        let (near, mut far) = tokio::io::duplex(4096);
-        let pm2 = pm.clone();
-        tokio::spawn(async move {
-            pm2.handle_work_conn(TokioNet, Box::new(near), start("web"))
-                .await
-        });
+        let (_serve, mut far) = spawn_work_conn(&pm, "web");
         tokio::time::sleep(Duration::from_millis(20)).await;
         pm.end_session();
         assert!(closes(&mut far, Duration::from_secs(5)).await);
@@ -495,13 +490,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn work_conn_without_an_answer_gives_up_after_the_response_timeout() {
         let (pm, _rx) = waiting_manager(9);
-        let (near, mut far) = tokio::io::duplex(4096);
-        let pm2 = pm.clone();
         let t0 = Instant::now();
-        tokio::spawn(async move {
-            pm2.handle_work_conn(TokioNet, Box::new(near), start("web"))
-                .await
-        });
+        let (_serve, mut far) = spawn_work_conn(&pm, "web");
         assert!(closes(&mut far, WAIT_RESPONSE_TIMEOUT * 2).await);
         let waited = t0.elapsed();
         assert!(
