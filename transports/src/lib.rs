@@ -11,6 +11,7 @@
 //! * [`ws`] — frp's websocket transport (upgrade on `/~!frp`, frames as a byte stream).
 //! * [`quic`] — frp's QUIC transport with quinn (one QUIC stream per logical connection).
 //! * [`kcp`] — KCP over UDP with kcp-go's FEC framing.
+//! * [`cancel`] — [`cancel::Cancelled`], a cancellation wait cheap to poll on hot paths.
 //! * [`client`] — [`Connector`], frpc's way to open logical connections to frps
 //!   (entry point on the client side).
 //! * [`server`] — [`ServerListener`], frps's listener yielding logical connections
@@ -26,6 +27,7 @@
 //! * `wss`: `TCP → TLS → WS /~!frp → [yamux]` (frps sees plain ws behind a TLS proxy)
 //! * `quic`: `UDP → QUIC (TLS 1.3, ALPN frp) → one QUIC stream per logical connection`
 
+pub mod cancel;
 pub mod client;
 pub mod error;
 mod from_conf;

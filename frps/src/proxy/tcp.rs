@@ -282,8 +282,11 @@ pub(crate) async fn handle_user_conn(
         };
         proxies::relay::join_report(&mut user, &mut work, linger).await
     };
+    // Polled each time the relay wakes (twice per forwarded request): the cheap wait.
     tokio::select! {
-        _ = cancel.cancelled() => debug!("proxy closed, dropping user connection [{peer}]"),
+        _ = transports::cancel::Cancelled::new(&cancel) => {
+            debug!("proxy closed, dropping user connection [{peer}]")
+        }
         r = relay => {
             match r.error {
                 None => debug!("join connections closed: in {} B, out {} B", r.a_to_b, r.b_to_a),

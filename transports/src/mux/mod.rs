@@ -133,7 +133,7 @@ where
     };
     let shared = Arc::new(Shared {
         inner: Mutex::new(Inner {
-            streams: HashMap::new(),
+            streams: StreamMap::default(),
             out: Outbox::default(),
             next_id: match role {
                 Role::Client => 1,
@@ -245,9 +245,16 @@ impl Shared {
     }
 }
 
+/// Streams by id. Looked up several times per forwarded message on each side, so not with
+/// std's SipHash, which was 9 % of frps's user-space instructions per small request
+/// (callgrind, bench/NOTES.md "Cheaper polls on the request path"). foldhash's hasher is
+/// seeded at random per map, so a peer choosing stream ids cannot aim at collisions it
+/// cannot compute.
+type StreamMap = HashMap<u32, StreamSlot, foldhash::fast::RandomState>;
+
 #[derive(Debug)]
 struct Inner {
-    streams: HashMap<u32, StreamSlot>,
+    streams: StreamMap,
     out: Outbox,
     next_id: u32,
     closed: bool,

@@ -12,9 +12,13 @@
 //! peer sending tiny frames to a stream that is not read could make every queued byte
 //! pin a chunk. [`Piece::for_queue`] prevents that: a piece is queued as a slice only if
 //! it is at least a quarter chunk, or its chunk is already pinned by the piece queued
-//! before it on the same stream; otherwise it is copied. Pinned memory per stream is so
-//! at most four times its queued bytes (themselves bounded by the receive window) plus
-//! one chunk; a bulk transfer copies only the tail of a frame that straddles two chunks.
+//! before it on the same stream, or the stream's reader is waiting on an empty queue (it
+//! takes the piece at its next poll: the request/response case, where copying each small
+//! message cost a malloc and a free per message); otherwise it is copied. A reader that took
+//! a slice and cannot pass it on (a relay whose socket is full) reads nothing more meanwhile,
+//! so its stream's next pieces queue under the copy rule. Pinned memory per stream is so at
+//! most four times its queued bytes (themselves bounded by the receive window) plus two
+//! chunks; a bulk transfer copies only the tail of a frame that straddles two chunks.
 
 use std::cell::RefCell;
 use std::future::poll_fn;
@@ -103,12 +107,13 @@ pub(super) struct Piece {
 impl Piece {
     /// What to queue on a stream whose previously queued piece came from chunk
     /// `last_chunk` (updated): the slice itself, or a copy when the slice would pin a
-    /// chunk for too few bytes (see the module doc).
-    pub(super) fn for_queue(self, last_chunk: &mut u64) -> Bytes {
+    /// chunk for too few bytes (see the module doc). `reader_waiting`: the stream's queue is
+    /// empty and its reader waits for it.
+    pub(super) fn for_queue(self, last_chunk: &mut u64, reader_waiting: bool) -> Bytes {
         if self.chunk == *last_chunk {
             return self.bytes;
         }
-        if self.bytes.len() >= CHUNK / 4 {
+        if reader_waiting || self.bytes.len() >= CHUNK / 4 {
             *last_chunk = self.chunk;
             return self.bytes;
         }
@@ -275,17 +280,33 @@ mod tests {
         };
         let shares = |b: &Bytes| chunk.as_ptr_range().contains(&b.as_ptr());
         let mut last = 0;
-        let small = piece(1, 0..100).for_queue(&mut last);
+        let small = piece(1, 0..100).for_queue(&mut last, false);
         assert!(!shares(&small), "small piece of a new chunk must be copied");
         assert_eq!(last, 0);
-        let large = piece(1, 100..100 + CHUNK / 4).for_queue(&mut last);
+        let large = piece(1, 100..100 + CHUNK / 4).for_queue(&mut last, false);
         assert!(shares(&large));
         assert_eq!(last, 1);
-        let same = piece(1, 20_000..20_010).for_queue(&mut last);
+        let same = piece(1, 20_000..20_010).for_queue(&mut last, false);
         assert!(shares(&same), "the chunk is already pinned by this stream");
-        let next = piece(2, 0..10).for_queue(&mut last);
+        let next = piece(2, 0..10).for_queue(&mut last, false);
         assert!(!shares(&next));
         assert_eq!(&next[..], &[1u8; 10]);
+    }
+
+    /// A small piece for a reader waiting on an empty queue is handed over as it is (it is
+    /// taken at once), and the stream then counts its chunk as pinned.
+    #[test]
+    fn a_waiting_reader_gets_small_pieces_uncopied() {
+        let chunk = Bytes::from(vec![1u8; CHUNK]);
+        let shares = |b: &Bytes| chunk.as_ptr_range().contains(&b.as_ptr());
+        let mut last = 0;
+        let piece = Piece {
+            bytes: chunk.slice(0..100),
+            chunk: 7,
+        };
+        let queued = piece.for_queue(&mut last, true);
+        assert!(shares(&queued));
+        assert_eq!(last, 7);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -54,13 +55,13 @@ where
         let mut read = std::pin::pin!(read_loop(&mut r, &shared, &accept_tx));
         let mut write = std::pin::pin!(write_loop(&mut w, &shared));
         let mut keepalive = std::pin::pin!(keepalive_loop(&shared));
-        let mut cancelled = std::pin::pin!(shared.done.cancelled());
+        let mut cancelled = crate::cancel::Cancelled::new(&shared.done);
         // Like `select!`, but the reader and the writer take turns going first instead of
         // a random pick: equally fair, and reproducible under the simulator, whose runtime
         // does not seed tokio's random number generator.
         let mut reader_first = false;
         std::future::poll_fn(|cx| {
-            if cancelled.as_mut().poll(cx).is_ready() {
+            if Pin::new(&mut cancelled).poll(cx).is_ready() {
                 return Poll::Ready(End::Local);
             }
             reader_first = !reader_first;
@@ -152,6 +153,11 @@ impl From<ReadError> for End {
 
 /// Pauses the reader while the outbound buffer is over the hard cap.
 async fn wait_for_room(shared: &Shared) {
+    // The common case, checked before registering for `drained` (which takes the Notify's
+    // lock to enable and again to drop): this runs for every frame received.
+    if shared.lock().out.buf.len() <= OUT_HARD_CAP {
+        return;
+    }
     loop {
         let notified = shared.drained.notified();
         tokio::pin!(notified);
@@ -226,7 +232,9 @@ async fn on_stream_frame<R: AsyncRead + Unpin>(
             }
             if let Some(piece) = piece.filter(|p| !p.bytes.is_empty()) {
                 slot.recv_len += piece.bytes.len();
-                slot.recv.push_back(piece.for_queue(&mut slot.last_chunk));
+                let reader_waiting = slot.recv.is_empty() && slot.read_waker.is_some();
+                slot.recv
+                    .push_back(piece.for_queue(&mut slot.last_chunk, reader_waiting));
                 if let Some(w) = slot.read_waker.take() {
                     w.wake();
                 }

@@ -567,3 +567,64 @@ async fn write_from_reads_the_source_straight_into_frames_within_the_window() {
     let (fin, _) = recv(&mut peer).await;
     assert_eq!((fin.ty, fin.flags), (FrameType::WindowUpdate, frame::FIN));
 }
+
+/// Small frames for streams whose readers are waiting reach them as slices of the read chunk
+/// (no copy, no allocation per message); one for a stream nobody is reading yet is copied, so
+/// it does not pin the chunk (`reader::Piece::for_queue`).
+#[tokio::test]
+async fn small_frames_reach_waiting_readers_uncopied() {
+    let (_h, mut inc, mut peer) = start(Role::Server, no_keepalive());
+    let mut streams = Vec::new();
+    for id in [1u32, 3, 5] {
+        send(
+            &mut peer,
+            Header::new(FrameType::WindowUpdate, frame::SYN, id, 0),
+            &[],
+        )
+        .await;
+        recv(&mut peer).await;
+        streams.push(inc.accept().await.unwrap());
+    }
+    let mut outs = vec![VecDeque::new(), VecDeque::new(), VecDeque::new()];
+    // The readers of streams 1 and 5 wait; stream 3's has not polled.
+    for i in [0, 2] {
+        let s = &mut streams[i];
+        let out = &mut outs[i];
+        assert!(poll_once(|cx| s.poll_read_chunks(cx, 1024, out))
+            .await
+            .is_none());
+    }
+    // One write, so the session reads all three frames into one chunk.
+    let mut wire = Vec::new();
+    for (id, body) in [(1u32, b"hello"), (5, b"world"), (3, b"other")] {
+        wire.extend_from_slice(&Header::new(FrameType::Data, 0, id, 5).encode());
+        wire.extend_from_slice(body);
+    }
+    peer.write_all(&wire).await.unwrap();
+    for (s, out) in streams.iter_mut().zip(outs.iter_mut()) {
+        let n = timeout(
+            T,
+            std::future::poll_fn(|cx| s.poll_read_chunks(cx, 1024, out)),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(n, 5);
+    }
+    let [a, b, c] = [&outs[0][0], &outs[1][0], &outs[2][0]];
+    assert_eq!(
+        (&a[..], &b[..], &c[..]),
+        (&b"hello"[..], &b"other"[..], &b"world"[..])
+    );
+    let frame_len = frame::HEADER_LEN + 5;
+    assert_eq!(
+        c.as_ptr() as usize,
+        a.as_ptr() as usize + frame_len,
+        "the waiting readers' pieces are slices of the chunk read"
+    );
+    assert_ne!(
+        b.as_ptr() as usize,
+        a.as_ptr() as usize + 2 * frame_len,
+        "the piece for the stream not being read is a copy"
+    );
+}
