@@ -585,7 +585,7 @@ async fn small_frames_reach_waiting_readers_uncopied() {
         recv(&mut peer).await;
         streams.push(inc.accept().await.unwrap());
     }
-    let mut outs = vec![VecDeque::new(), VecDeque::new(), VecDeque::new()];
+    let mut outs = [VecDeque::new(), VecDeque::new(), VecDeque::new()];
     // The readers of streams 1 and 5 wait; stream 3's has not polled.
     for i in [0, 2] {
         let s = &mut streams[i];
