@@ -65,9 +65,9 @@ done
 [ -n "$up" ] || { echo "callgrind-ka.sh: the proxy did not come up" >&2; tail -5 "$w"/*.log >&2; exit 1; }
 sleep 1
 wrk -t 1 -c "$conns" -d 2s "http://127.0.0.1:$remote/128.bin" > /dev/null
-callgrind_control -z > /dev/null
+callgrind_control -z > /dev/null 2>&1
 wrk -t 1 -c "$conns" -d "${secs}s" "http://127.0.0.1:$remote/128.bin" > "$w/wrk.txt"
-callgrind_control -d > /dev/null
+callgrind_control -d > /dev/null 2>&1
 sleep 0.5
 requests=$(awk '/requests in/{print $1}' "$w/wrk.txt")
 instructions=$(cat "$w"/cg.out.* | awk '/^summary:/{s+=$2} END{print s+0}')
