@@ -149,10 +149,9 @@ impl<N: Net> ClientSession<N> {
                     "opening a work connection on thread {}",
                     std::thread::current().name().unwrap_or("unnamed")
                 );
-                // Boxed: dialling (TCP, TLS handshake) needs a large future, and this task
-                // lives as long as the work connection it opens; unboxed, every held
-                // connection would keep that space (~11 KiB) after the dial is done.
-                let mut conn = match Box::pin(connector.connect()).await {
+                // `connect` boxes a dial itself (it needs ~11 KiB of future state), so this
+                // task, which lives as long as its work connection, stays small either way.
+                let mut conn = match connector.connect().await {
                     Ok(c) => c,
                     Err(e) => {
                         warn!("start new connection to server error: {e}");
