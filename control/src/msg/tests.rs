@@ -92,3 +92,34 @@ fn type_bytes_round_trip() {
     assert_eq!(Message::from_type_byte(b'x'), None);
     assert_eq!(Message::from(Ping::default()).type_byte(), b'h');
 }
+
+/// The byte-scanning escaper against a char-by-char statement of Go's HTML-safe rule, on
+/// strings rich in the characters that matter and in other `E2 xx xx` characters (`†`, `€`,
+/// U+202A) that share U+2028's first byte.
+#[test]
+fn go_escaping_matches_a_char_by_char_reference() {
+    use proptest::prelude::*;
+    fn reference(s: &str) -> String {
+        let mut out = String::new();
+        for c in s.chars() {
+            match c {
+                '<' => out.push_str("\\u003c"),
+                '>' => out.push_str("\\u003e"),
+                '&' => out.push_str("\\u0026"),
+                '\u{2028}' => out.push_str("\\u2028"),
+                '\u{2029}' => out.push_str("\\u2029"),
+                c => out.push(c),
+            }
+        }
+        out
+    }
+    let chars = prop::sample::select(vec![
+        'a', '<', '>', '&', '\u{2028}', '\u{2029}', '\u{2020}', '€', '\u{202a}', 'é', '\u{e2}',
+    ]);
+    proptest!(|(v in prop::collection::vec(chars, 0..24))| {
+        let s: String = v.into_iter().collect();
+        let mut got = Vec::new();
+        serde_json::ser::Formatter::write_string_fragment(&mut GoFormatter, &mut got, &s).unwrap();
+        prop_assert_eq!(String::from_utf8(got).unwrap(), reference(&s));
+    });
+}
