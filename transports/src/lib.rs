@@ -44,6 +44,7 @@ pub mod shard;
 pub mod sniff;
 pub mod tls;
 pub mod tls_read;
+pub mod tls_records;
 pub mod ws;
 
 pub use client::{ClientTransportOptions, Congestion, Connector, KcpTuning, Protocol, QuicOptions};

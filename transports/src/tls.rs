@@ -21,15 +21,18 @@
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use crate::tls_read::LentBufReader;
+use crate::tls_records::{Handover, RecordStream, SecretLog, Suite};
 
 use crate::error::TransportError;
 use crate::sniff::FRP_TLS_HEAD_BYTE;
@@ -110,9 +113,190 @@ fn is_aes_128_gcm(suite: rustls::CipherSuite) -> bool {
 }
 
 /// A client TLS stream as returned by [`connect`].
-pub type ClientTlsStream<S> = tokio_rustls::client::TlsStream<LentBufReader<S>>;
+pub type ClientTlsStream<S> = TlsConn<tokio_rustls::client::TlsStream<LentBufReader<S>>, S>;
 /// A server TLS stream as returned by [`accept`].
-pub type ServerTlsStream<S> = tokio_rustls::server::TlsStream<LentBufReader<S>>;
+pub type ServerTlsStream<S> = TlsConn<tokio_rustls::server::TlsStream<LentBufReader<S>>, S>;
+
+/// An established TLS connection: after a TLS 1.3 handshake our own record layer
+/// ([`crate::tls_records`], which saves rustls's copies of every byte), otherwise rustls's.
+// Both variants are large (rustls's holds its whole connection state); callers box the
+// stream once as a `BoxStream`, so boxing a variant would add a second indirection.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum TlsConn<R, S> {
+    /// rustls's record layer (TLS 1.2, or a state the record layer cannot take over).
+    Rustls(R),
+    /// TLS 1.3 records sealed and opened by [`RecordStream`].
+    Records(RecordStream<S>),
+}
+
+impl<R, S> TlsConn<R, S> {
+    /// Whether [`crate::tls_records`] carries the records.
+    pub fn is_records(&self) -> bool {
+        matches!(self, TlsConn::Records(_))
+    }
+}
+
+macro_rules! delegate {
+    ($self:ident, $s:ident => $e:expr) => {
+        match &mut *$self {
+            TlsConn::Rustls($s) => {
+                let $s = Pin::new($s);
+                $e
+            }
+            TlsConn::Records($s) => {
+                let $s = Pin::new($s);
+                $e
+            }
+        }
+    };
+}
+
+impl<R, S> AsyncRead for TlsConn<R, S>
+where
+    R: AsyncRead + Unpin,
+    S: AsyncRead + Unpin,
+{
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        delegate!(self, s => s.poll_read(cx, buf))
+    }
+}
+
+impl<R, S> AsyncWrite for TlsConn<R, S>
+where
+    R: AsyncWrite + Unpin,
+    S: AsyncWrite + Unpin,
+{
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        delegate!(self, s => s.poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        delegate!(self, s => s.poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            TlsConn::Rustls(s) => s.is_write_vectored(),
+            TlsConn::Records(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        delegate!(self, s => s.poll_flush(cx))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        delegate!(self, s => s.poll_shutdown(cx))
+    }
+}
+
+/// The suite, when [`crate::tls_records`] can take this connection over: TLS 1.3 with a
+/// suite it implements, handshake done, nothing left to send.
+fn records_suite<D>(conn: &rustls::ConnectionCommon<D>) -> Option<Suite> {
+    if conn.is_handshaking()
+        || conn.wants_write()
+        || conn.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3)
+    {
+        return None;
+    }
+    Suite::tls13(conn.negotiated_cipher_suite()?.suite())
+}
+
+/// A copy of `config` whose key log keeps this connection's traffic secrets (a KeyUpdate
+/// needs them; see [`crate::tls_records`]).
+fn with_secret_log<C: Clone>(
+    config: &Arc<C>,
+    set: impl FnOnce(&mut C, Arc<dyn rustls::KeyLog>),
+) -> (Arc<C>, Arc<SecretLog>) {
+    let log = Arc::new(SecretLog::default());
+    let mut c = C::clone(config);
+    set(&mut c, log.clone());
+    (Arc::new(c), log)
+}
+
+/// Plaintext rustls decrypted before the handover, and whether the peer had closed.
+fn drain_plaintext<D>(conn: &mut rustls::ConnectionCommon<D>) -> io::Result<(Vec<u8>, bool)> {
+    use std::io::Read;
+    let mut early = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match conn.reader().read(&mut chunk) {
+            Ok(0) => return Ok((early, true)),
+            Ok(n) => early.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok((early, false)),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn handover_error(e: rustls::Error) -> io::Error {
+    io::Error::other(format!("TLS record layer handover: {e}"))
+}
+
+fn client_records<S>(
+    stream: tokio_rustls::client::TlsStream<LentBufReader<S>>,
+    log: Arc<SecretLog>,
+    send_buffer: usize,
+) -> io::Result<ClientTlsStream<S>> {
+    let mut stream = stream;
+    let Some(suite) = records_suite(stream.get_ref().1) else {
+        stream.get_mut().0.stop_whole_records();
+        stream.get_mut().1.set_buffer_limit(Some(send_buffer));
+        return Ok(TlsConn::Rustls(stream));
+    };
+    let (io, mut conn) = stream.into_inner();
+    let (early, closed) = drain_plaintext(&mut conn)?;
+    let secrets = conn.dangerous_extract_secrets().map_err(handover_error)?;
+    let (io, rest) = io.into_parts();
+    let handover = Handover {
+        suite,
+        is_client: true,
+        secrets,
+        log,
+    };
+    let mut records = RecordStream::new(io, rest, early, handover, send_buffer)?;
+    records.set_read_closed(closed);
+    Ok(TlsConn::Records(records))
+}
+
+fn server_records<S>(
+    stream: tokio_rustls::server::TlsStream<LentBufReader<S>>,
+    log: Arc<SecretLog>,
+    send_buffer: usize,
+) -> io::Result<ServerTlsStream<S>> {
+    let mut stream = stream;
+    let Some(suite) = records_suite(stream.get_ref().1) else {
+        stream.get_mut().0.stop_whole_records();
+        stream.get_mut().1.set_buffer_limit(Some(send_buffer));
+        return Ok(TlsConn::Rustls(stream));
+    };
+    let (io, mut conn) = stream.into_inner();
+    let (early, closed) = drain_plaintext(&mut conn)?;
+    let secrets = conn.dangerous_extract_secrets().map_err(handover_error)?;
+    let (io, rest) = io.into_parts();
+    let handover = Handover {
+        suite,
+        is_client: false,
+        secrets,
+        log,
+    };
+    let mut records = RecordStream::new(io, rest, early, handover, send_buffer)?;
+    records.set_read_closed(closed);
+    Ok(TlsConn::Records(records))
+}
 
 /// ALPN protocol id frp negotiates on QUIC (frp `client/connector.go`, `server/service.go`).
 pub const QUIC_ALPN: &[u8] = b"frp";
@@ -176,6 +360,9 @@ fn build_server_config(
         .map_err(tls_config_error)?;
     if quic {
         config.alpn_protocols = vec![QUIC_ALPN.to_vec()];
+    } else {
+        // The record layer takes the traffic secrets over after the handshake.
+        config.enable_secret_extraction = true;
     }
     Ok(Arc::new(config))
 }
@@ -217,6 +404,9 @@ fn build_client_config(
     };
     if quic {
         config.alpn_protocols = vec![QUIC_ALPN.to_vec()];
+    } else {
+        // The record layer takes the traffic secrets over after the handshake.
+        config.enable_secret_extraction = true;
     }
     Ok(Arc::new(config))
 }
@@ -272,13 +462,13 @@ where
     if send_head_byte {
         io.write_all(&[FRP_TLS_HEAD_BYTE]).await?;
     }
-    let io = LentBufReader::new(io);
-    let mut stream = tokio_rustls::TlsConnector::from(config)
+    let io = LentBufReader::whole_records(io);
+    let (config, log) = with_secret_log(&config, |c, log| c.key_log = log);
+    let stream = tokio_rustls::TlsConnector::from(config)
         .connect(name, io)
         .await?;
-    stream.get_mut().1.set_buffer_limit(Some(send_buffer));
     log_established("client", stream.get_ref().1);
-    Ok(stream)
+    client_records(stream, log, send_buffer)
 }
 
 /// Server side of the TLS layer (the caller has consumed a `0x17` byte if present).
@@ -291,11 +481,11 @@ pub async fn accept<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let io = LentBufReader::new(io);
-    let mut stream = tokio_rustls::TlsAcceptor::from(config).accept(io).await?;
-    stream.get_mut().1.set_buffer_limit(Some(send_buffer));
+    let io = LentBufReader::whole_records(io);
+    let (config, log) = with_secret_log(&config, |c, log| c.key_log = log);
+    let stream = tokio_rustls::TlsAcceptor::from(config).accept(io).await?;
     log_established("server", stream.get_ref().1);
-    Ok(stream)
+    server_records(stream, log, send_buffer)
 }
 
 fn log_established<D>(side: &'static str, conn: &rustls::ConnectionCommon<D>) {
@@ -477,14 +667,11 @@ mod tests {
             accept(server, b, SEND_BUFFER).await
         });
         let (mut c, mut s) = (c.unwrap(), s.unwrap());
-        for conn in [
-            c.get_ref().1.negotiated_cipher_suite(),
-            s.get_ref().1.negotiated_cipher_suite(),
-        ] {
-            assert_eq!(
-                conn.map(|s| s.suite()),
-                Some(rustls::CipherSuite::TLS13_AES_128_GCM_SHA256)
-            );
+        let (TlsConn::Records(cr), TlsConn::Records(sr)) = (&c, &s) else {
+            panic!("TLS 1.3 between ours goes through our record layer");
+        };
+        for suite in [cr.cipher_suite(), sr.cipher_suite()] {
+            assert_eq!(suite, rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
         }
         let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
         let expect = data.clone();
@@ -592,6 +779,41 @@ mod tests {
         let mux = socket_writes_for_1_mib(MUX_SEND_BUFFER).await;
         assert!(single >= 16, "{single} writes with the default buffer");
         assert!(mux <= single / 3, "{mux} writes vs {single}");
+    }
+
+    /// A TLS 1.2 peer keeps rustls's record layer (ours speaks TLS 1.3 records only), and the
+    /// reader under rustls goes back to plain buffering.
+    #[tokio::test]
+    async fn tls12_keeps_the_rustls_record_layer() {
+        use tokio::io::AsyncReadExt;
+        let (certs, key) = self_signed().unwrap();
+        let server = ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS12])
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        let opts = ClientTlsOptions::default();
+        let client = client_config(&opts).unwrap();
+        let name = server_name(&opts, "127.0.0.1").unwrap();
+        let (a, b) = tokio::io::duplex(1 << 20);
+        let (c, s) = tokio::join!(
+            connect(client, name, false, a, SEND_BUFFER),
+            accept(Arc::new(server), b, SEND_BUFFER)
+        );
+        let (mut c, mut s) = (c.unwrap(), s.unwrap());
+        assert!(!c.is_records() && !s.is_records());
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+        c.write_all(&data).await.unwrap();
+        c.flush().await.unwrap();
+        let mut got = vec![0u8; data.len()];
+        s.read_exact(&mut got).await.unwrap();
+        assert!(got == data);
+        s.write_all(b"back").await.unwrap();
+        s.flush().await.unwrap();
+        let mut back = [0u8; 4];
+        c.read_exact(&mut back).await.unwrap();
+        assert_eq!(&back, b"back");
     }
 
     #[test]
