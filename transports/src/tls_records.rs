@@ -66,11 +66,11 @@ fn take_write_buf() -> Vec<u8> {
         .unwrap_or_default()
 }
 
-fn give_write_buf(mut buf: Vec<u8>) {
-    if buf.capacity() == 0 || buf.capacity() > WRITE_POOL_MAX_BYTES {
+/// Takes back a drained write buffer, initialized contents and all (see `wbuf`).
+fn give_write_buf(buf: Vec<u8>) {
+    if buf.is_empty() || buf.len() > WRITE_POOL_MAX_BYTES {
         return;
     }
-    buf.clear();
     WRITE_POOL.with(|p| {
         let mut p = p.borrow_mut();
         if p.len() < WRITE_POOL_CAP {
@@ -284,9 +284,12 @@ pub struct RecordStream<S> {
     rfilled: usize,
     plain: std::ops::Range<usize>,
     read_closed: bool,
-    /// Sealed records not yet written to the socket: `wbuf[wpos..]`.
+    /// Sealed records not yet written to the socket: `wbuf[wpos..wend]`. The buffer is
+    /// kept initialized at its full length (zero-filled only when it grows), so sealing
+    /// into it needs no zero-fill per record (1.6 % of frps's CPU on one stream).
     wbuf: Vec<u8>,
     wpos: usize,
+    wend: usize,
     send_limit: usize,
     key_update_due: bool,
     write_closed: bool,
@@ -356,6 +359,7 @@ impl<S> RecordStream<S> {
             read_closed: false,
             wbuf: Vec::new(),
             wpos: 0,
+            wend: 0,
             send_limit: send_limit.max(MAX_PLAINTEXT),
             key_update_due: false,
             write_closed: false,
@@ -387,7 +391,7 @@ impl<S> RecordStream<S> {
     /// Whether a socket read buffer or unsent records are held (for tests).
     #[cfg(test)]
     pub(crate) fn holds_buffers(&self) -> bool {
-        self.rbuf.is_some() || self.wbuf.capacity() > 0
+        self.rbuf.is_some() || !self.wbuf.is_empty()
     }
 
     /// Bytes of the record at `rpos`, if it is completely buffered.
@@ -494,12 +498,16 @@ impl<S> RecordStream<S> {
     fn seal(&mut self, kind: u8, data: &[u8]) -> io::Result<()> {
         debug_assert!(data.len() <= MAX_PLAINTEXT);
         let body = data.len() + 1 + TAG_LEN;
-        let start = self.wbuf.len();
+        let start = self.wend;
+        let end = start + HEADER_LEN + body;
+        if self.wbuf.len() < end {
+            self.wbuf.resize(end, 0);
+        }
         let header = [APP_DATA, 3, 3, (body >> 8) as u8, body as u8];
-        self.wbuf.extend_from_slice(&header);
-        self.wbuf.resize(start + HEADER_LEN + body, 0);
+        self.wbuf[start..start + HEADER_LEN].copy_from_slice(&header);
         let nonce = self.tx.next_nonce()?;
-        let (ct, tail) = self.wbuf[start + HEADER_LEN..].split_at_mut(data.len());
+        self.wend = end;
+        let (ct, tail) = self.wbuf[start + HEADER_LEN..end].split_at_mut(data.len());
         self.tx
             .key
             .seal_out_of_place_scatter(nonce, Aad::from(header), data, ct, &[kind], tail)
@@ -640,20 +648,22 @@ fn inner_type(plain: &[u8]) -> io::Result<(u8, usize)> {
 impl<S: AsyncWrite + Unpin> RecordStream<S> {
     /// Writes sealed records to the socket until none are left or it would block.
     fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while self.wpos < self.wbuf.len() {
-            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.wbuf[self.wpos..]))?;
+        while self.wpos < self.wend {
+            let n =
+                ready!(Pin::new(&mut self.io).poll_write(cx, &self.wbuf[self.wpos..self.wend]))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
             self.wpos += n;
         }
         self.wpos = 0;
+        self.wend = 0;
         give_write_buf(std::mem::take(&mut self.wbuf));
         Poll::Ready(Ok(()))
     }
 
     fn pending_out(&self) -> usize {
-        self.wbuf.len() - self.wpos
+        self.wend - self.wpos
     }
 }
 
@@ -732,14 +742,16 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for RecordStream<S> {
         if data.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        if this.wbuf.capacity() == 0 {
+        if this.wbuf.is_empty() {
             this.wbuf = take_write_buf();
         }
         let room = this.send_limit - this.pending_out();
         let take = data.len().min(room);
         let records = take.div_ceil(MAX_PLAINTEXT);
-        this.wbuf
-            .reserve(take + records * (HEADER_LEN + 1 + TAG_LEN) + 64);
+        let need = this.wend + take + records * (HEADER_LEN + 1 + TAG_LEN);
+        if this.wbuf.len() < need {
+            this.wbuf.resize(need, 0);
+        }
         for chunk in data[..take].chunks(MAX_PLAINTEXT) {
             this.maybe_rekey()?;
             this.seal(APP_DATA, chunk)?;

@@ -287,3 +287,46 @@ fn key_schedule_matches_rfc_8448() {
         hex("cf 78 2b 88 dd 83 54 9a ad f1 e9 84")
     );
 }
+
+/// Whatever a peer sends after the handshake, the read ends in an error or a clean end,
+/// never a panic or a hang, and nothing is allocated from a length it claims.
+#[tokio::test]
+async fn random_bytes_after_the_handshake_fail_cleanly() {
+    use rand::{RngCore, SeedableRng};
+    for seed in 0..64u64 {
+        let server = server_config(&ServerTlsOptions::default()).unwrap();
+        let opts = ClientTlsOptions::default();
+        let client = client_config(&opts).unwrap();
+        let name = server_name(&opts, "127.0.0.1").unwrap();
+        let (a, b) = tokio::io::duplex(1 << 20);
+        let (peer, s) = tokio::join!(
+            tokio_rustls::TlsConnector::from(client).connect(name, a),
+            accept(server, b, SEND_BUFFER)
+        );
+        let mut peer = peer.unwrap();
+        let mut s = records(s.unwrap());
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut junk = vec![0u8; 1 + (rng.next_u32() % 40_000) as usize];
+        rng.fill_bytes(&mut junk);
+        // Half the time the junk follows a valid-looking application-data header.
+        if seed % 2 == 0 && junk.len() > 5 {
+            junk[..3].copy_from_slice(&[23, 3, 3]);
+        }
+        // Straight onto the wire under the peer's TLS.
+        peer.get_mut().0.write_all(&junk).await.unwrap();
+        drop(peer);
+        let mut buf = vec![0u8; 64 * 1024];
+        let r = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) => return Ok(()),
+                    Ok(_) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+        })
+        .await
+        .expect("no hang");
+        assert!(r.is_err(), "seed {seed}: junk was accepted");
+    }
+}
