@@ -418,6 +418,7 @@ impl<N: Net> Connector<N> {
             false,
             tcp,
             self.tls_send_buffer(),
+            self.opts.tcp_mux,
         );
         let tls = self
             .step(handshake)
@@ -473,6 +474,7 @@ impl<N: Net> Connector<N> {
             t.head_byte,
             io,
             self.tls_send_buffer(),
+            self.opts.tcp_mux,
         );
         match self.step(handshake).await {
             Ok(stream) => Ok(Box::new(stream)),

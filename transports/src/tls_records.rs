@@ -18,7 +18,9 @@
 //! What it does besides (RFC 8446 §5): the nonce from the sequence number, the inner content
 //! type and its zero padding, alerts (close_notify ends the read side; any other alert fails
 //! it), post-handshake messages (a KeyUpdate in either direction, and one of its own before the
-//! cipher's confidentiality limit; session tickets are dropped, as frp never resumes), any
+//! cipher's confidentiality limit; session tickets are dropped, which is why frpc uses this
+//! layer only on the connection that carries its yamux session: a dial per work connection
+//! keeps rustls's records, so that rustls stores the tickets and the next dial resumes), any
 //! violation failing the connection with an error that names it. Nothing from the peer sizes
 //! an allocation. A KeyUpdate needs the traffic secret, which rustls does not hand out with
 //! the keys: [`SecretLog`] takes it from rustls's key-log hook for this one connection, and
@@ -474,7 +476,7 @@ impl<S> RecordStream<S> {
 
     fn on_handshake_message(&mut self, msg: &[u8]) -> io::Result<()> {
         match msg[0] {
-            // frp never resumes a session: a ticket is dropped.
+            // Dropped: a client that resumes keeps rustls's records (see `tls::connect`).
             HS_NEW_SESSION_TICKET if self.is_client => Ok(()),
             HS_KEY_UPDATE => {
                 let request = match &msg[4..] {

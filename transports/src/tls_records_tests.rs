@@ -85,7 +85,7 @@ where
     let client = client_config(&opts).unwrap();
     let name = server_name(&opts, "127.0.0.1").unwrap();
     let (c, s) = tokio::join!(
-        connect(client, name, false, client_io, send_buffer),
+        connect(client, name, false, client_io, send_buffer, true),
         accept(server, server_io, send_buffer)
     );
     (records(c.unwrap()), records(s.unwrap()))
@@ -156,7 +156,7 @@ async fn key_updates_both_ways_against_rustls() {
     let name = server_name(&opts, "127.0.0.1").unwrap();
     let (a, b) = tokio::io::duplex(64 * 1024);
     let (c, peer) = tokio::join!(
-        connect(client, name, false, a, SEND_BUFFER),
+        connect(client, name, false, a, SEND_BUFFER, true),
         tokio_rustls::TlsAcceptor::from(server).accept(b)
     );
     let mut c = records(c.unwrap());
