@@ -228,7 +228,7 @@ fn with_secret_log<C: Clone>(
 }
 
 /// Plaintext rustls decrypted before the handover, and whether the peer had closed.
-fn drain_plaintext<D>(conn: &mut rustls::ConnectionCommon<D>) -> io::Result<(Vec<u8>, bool)> {
+fn drain_plaintext(conn: &mut rustls::Connection) -> io::Result<(Vec<u8>, bool)> {
     use std::io::Read;
     let mut early = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -246,56 +246,56 @@ fn handover_error(e: rustls::Error) -> io::Error {
     io::Error::other(format!("TLS record layer handover: {e}"))
 }
 
+/// Hands a connection whose handshake is done to [`RecordStream`]: first the plaintext rustls
+/// already decrypted, then the keys.
+fn into_records<S>(
+    io: LentBufReader<S>,
+    mut conn: rustls::Connection,
+    suite: Suite,
+    log: Arc<SecretLog>,
+    send_buffer: usize,
+) -> io::Result<RecordStream<S>> {
+    let is_client = matches!(conn, rustls::Connection::Client(_));
+    let (early, closed) = drain_plaintext(&mut conn)?;
+    let secrets = conn.dangerous_extract_secrets().map_err(handover_error)?;
+    let (io, rest) = io.into_parts();
+    let handover = Handover {
+        suite,
+        is_client,
+        secrets,
+        log,
+    };
+    let mut records = RecordStream::new(io, rest, early, handover, send_buffer)?;
+    records.set_read_closed(closed);
+    Ok(records)
+}
+
 fn client_records<S>(
-    stream: tokio_rustls::client::TlsStream<LentBufReader<S>>,
+    mut stream: tokio_rustls::client::TlsStream<LentBufReader<S>>,
     log: Arc<SecretLog>,
     send_buffer: usize,
 ) -> io::Result<ClientTlsStream<S>> {
-    let mut stream = stream;
     let Some(suite) = records_suite(stream.get_ref().1) else {
         stream.get_mut().0.stop_whole_records();
         stream.get_mut().1.set_buffer_limit(Some(send_buffer));
         return Ok(TlsConn::Rustls(stream));
     };
-    let (io, mut conn) = stream.into_inner();
-    let (early, closed) = drain_plaintext(&mut conn)?;
-    let secrets = conn.dangerous_extract_secrets().map_err(handover_error)?;
-    let (io, rest) = io.into_parts();
-    let handover = Handover {
-        suite,
-        is_client: true,
-        secrets,
-        log,
-    };
-    let mut records = RecordStream::new(io, rest, early, handover, send_buffer)?;
-    records.set_read_closed(closed);
-    Ok(TlsConn::Records(records))
+    let (io, conn) = stream.into_inner();
+    into_records(io, conn.into(), suite, log, send_buffer).map(TlsConn::Records)
 }
 
 fn server_records<S>(
-    stream: tokio_rustls::server::TlsStream<LentBufReader<S>>,
+    mut stream: tokio_rustls::server::TlsStream<LentBufReader<S>>,
     log: Arc<SecretLog>,
     send_buffer: usize,
 ) -> io::Result<ServerTlsStream<S>> {
-    let mut stream = stream;
     let Some(suite) = records_suite(stream.get_ref().1) else {
         stream.get_mut().0.stop_whole_records();
         stream.get_mut().1.set_buffer_limit(Some(send_buffer));
         return Ok(TlsConn::Rustls(stream));
     };
-    let (io, mut conn) = stream.into_inner();
-    let (early, closed) = drain_plaintext(&mut conn)?;
-    let secrets = conn.dangerous_extract_secrets().map_err(handover_error)?;
-    let (io, rest) = io.into_parts();
-    let handover = Handover {
-        suite,
-        is_client: false,
-        secrets,
-        log,
-    };
-    let mut records = RecordStream::new(io, rest, early, handover, send_buffer)?;
-    records.set_read_closed(closed);
-    Ok(TlsConn::Records(records))
+    let (io, conn) = stream.into_inner();
+    into_records(io, conn.into(), suite, log, send_buffer).map(TlsConn::Records)
 }
 
 /// ALPN protocol id frp negotiates on QUIC (frp `client/connector.go`, `server/service.go`).

@@ -157,16 +157,32 @@ pub(crate) fn next_secret(suite: Suite, secret: &[u8]) -> io::Result<Vec<u8>> {
     expand_label(suite, secret, b"traffic upd", suite.hash_len)
 }
 
+/// The write key and IV of a traffic secret (RFC 8446 §7.3).
+fn key_and_iv(suite: Suite, secret: &[u8]) -> io::Result<(Vec<u8>, [u8; NONCE_LEN])> {
+    let key = expand_label(suite, secret, b"key", suite.aead.key_len())?;
+    let iv = expand_label(suite, secret, b"iv", NONCE_LEN)?;
+    Ok((key, iv.try_into().expect("NONCE_LEN bytes")))
+}
+
 impl Keys {
     /// Keys for `secret` (RFC 8446 §7.3), starting at `seq`.
     fn from_secret(suite: Suite, secret: Vec<u8>, seq: u64) -> io::Result<Self> {
-        let key = expand_label(suite, &secret, b"key", suite.aead.key_len())?;
-        let iv = expand_label(suite, &secret, b"iv", NONCE_LEN)?;
-        let key = UnboundKey::new(suite.aead, &key).map_err(|_| proto_err("bad TLS key length"))?;
+        let (key, iv) = key_and_iv(suite, &secret)?;
+        Keys::from_parts(suite, secret, &key, iv, seq)
+    }
+
+    fn from_parts(
+        suite: Suite,
+        secret: Vec<u8>,
+        key: &[u8],
+        iv: [u8; NONCE_LEN],
+        seq: u64,
+    ) -> io::Result<Self> {
+        let key = UnboundKey::new(suite.aead, key).map_err(|_| proto_err("bad TLS key length"))?;
         Ok(Keys {
             secret: Secret(secret),
             key: LessSafeKey::new(key),
-            iv: iv.try_into().expect("NONCE_LEN bytes"),
+            iv,
             seq,
         })
     }
@@ -179,17 +195,16 @@ impl Keys {
         mut secret: Vec<u8>,
         (seq, extracted): (u64, ConnectionTrafficSecrets),
     ) -> io::Result<Self> {
-        let (key, iv) = match &extracted {
+        let (want_key, want_iv) = match &extracted {
             ConnectionTrafficSecrets::Aes128Gcm { key, iv }
             | ConnectionTrafficSecrets::Aes256Gcm { key, iv }
             | ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => (key, iv),
             _ => return Err(proto_err("unsupported TLS cipher for the record layer")),
         };
         for _ in 0..16 {
-            let k = expand_label(suite, &secret, b"key", suite.aead.key_len())?;
-            let v = expand_label(suite, &secret, b"iv", NONCE_LEN)?;
-            if k == key.as_ref() && v == iv.as_ref() {
-                return Keys::from_secret(suite, secret, seq);
+            let (key, iv) = key_and_iv(suite, &secret)?;
+            if key == want_key.as_ref() && iv[..] == *want_iv.as_ref() {
+                return Keys::from_parts(suite, secret, &key, iv, seq);
             }
             secret = next_secret(suite, &secret)?;
         }
