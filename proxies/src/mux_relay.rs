@@ -17,10 +17,13 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
+use futures::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite};
 use transports::mux::MuxStream;
 
@@ -48,17 +51,83 @@ where
     S: AsyncRead + AsyncWrite + Unpin + ?Sized,
 {
     let (mut down, mut up) = (ChunkDirection::new(), FrameDirection::default());
+    let wakes = DirWakes::new();
     drive_join(Some(linger), |cx| {
+        let (poll_down, poll_up) = wakes.due(cx.waker());
         let done = (|| {
-            let down_done = down.poll_copy(cx, &mut *mux, &mut *other)?.is_ready();
-            Ok((
-                down_done,
-                up.poll_copy(cx, &mut *other, &mut *mux)?.is_ready(),
-            ))
+            if poll_down {
+                let mut cx = Context::from_waker(&wakes.down);
+                // Ready means done: the direction keeps going until it waits.
+                let _ = down.poll_copy(&mut cx, &mut *mux, &mut *other)?;
+            }
+            if poll_up {
+                let mut cx = Context::from_waker(&wakes.up);
+                let _ = up.poll_copy(&mut cx, &mut *other, &mut *mux)?;
+            }
+            Ok((down.done, up.done))
         })();
         (done, down.total, up.total)
     })
     .await
+}
+
+/// A waker per direction of [`join_mux`], so that a wake-up polls only the direction it was
+/// for. Each request of a keep-alive exchange wakes the relay twice (the request arrives on
+/// one side, the response on the other); polling both directions every time cost two polls
+/// that could only find nothing, each taking the session's lock or the socket's readiness
+/// lock (5–6 % of frps's user-space instructions per request, callgrind).
+struct DirWakes {
+    down_flag: Arc<DirWake>,
+    up_flag: Arc<DirWake>,
+    down: Waker,
+    up: Waker,
+}
+
+/// One direction's waker: marks the direction due and wakes the relay's task.
+struct DirWake {
+    due: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Wake for DirWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.due.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
+impl DirWakes {
+    fn new() -> Self {
+        let flag = || {
+            Arc::new(DirWake {
+                // Both directions are polled the first time.
+                due: AtomicBool::new(true),
+                task: AtomicWaker::new(),
+            })
+        };
+        let (down_flag, up_flag) = (flag(), flag());
+        Self {
+            down: Waker::from(down_flag.clone()),
+            up: Waker::from(up_flag.clone()),
+            down_flag,
+            up_flag,
+        }
+    }
+
+    /// Which directions to poll now; registers `task` first, so that a wake-up after the
+    /// check still reaches the task.
+    fn due(&self, task: &Waker) -> (bool, bool) {
+        self.down_flag.task.register(task);
+        self.up_flag.task.register(task);
+        (
+            self.down_flag.due.swap(false, Ordering::AcqRel),
+            self.up_flag.due.swap(false, Ordering::AcqRel),
+        )
+    }
 }
 
 /// Stream → writer: the stream's received slices, written as they are.
@@ -339,6 +408,79 @@ mod tests {
             dir.pending.capacity()
         );
         drop(sender);
+    }
+
+    /// Data arriving on the stream wakes only the stream → writer direction: the other
+    /// direction's reader is polled once at the start (to register its waker) and not again
+    /// for each message that comes the other way.
+    #[tokio::test(start_paused = true)]
+    async fn a_wake_polls_only_its_direction() {
+        #[derive(Default)]
+        struct Counting {
+            reads: usize,
+            written: usize,
+        }
+        impl AsyncRead for Counting {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                _cx: &mut Context<'_>,
+                _buf: &mut tokio::io::ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                // Never readable, and it never wakes: any poll after the first is one that
+                // could only find nothing.
+                self.get_mut().reads += 1;
+                Poll::Pending
+            }
+        }
+        impl AsyncWrite for Counting {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                _cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                self.get_mut().written += buf.len();
+                Poll::Ready(Ok(buf.len()))
+            }
+            fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+            fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+        }
+
+        let (client, mut incoming) = session_pair();
+        let mut sender = client.open_stream().unwrap();
+        sender.write_all(b"first").await.unwrap();
+        let mut receiver = incoming.accept().await.unwrap();
+        let counting = Arc::new(Mutex::new(Counting::default()));
+        let relay = {
+            let counting = counting.clone();
+            tokio::spawn(async move {
+                let mut other = Counting::default();
+                let report = join_mux(&mut receiver, &mut other, Duration::from_secs(1)).await;
+                *counting.lock().unwrap() = other;
+                report
+            })
+        };
+        for i in 0..10u8 {
+            // Paused clock: each message is relayed before the next is sent.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            sender.write_all(&[i; 100]).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        // The stream's FIN ends the down direction; the up direction then lingers 1 s.
+        sender.shutdown().await.unwrap();
+        let report = tokio::time::timeout(Duration::from_secs(30), relay)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(report.error.is_none(), "{:?}", report.error);
+        let other = counting.lock().unwrap();
+        assert_eq!(other.written, 5 + 1000);
+        // Once at the start, and never again: not for the messages, nor for the linger timer's
+        // wake-up at the end.
+        assert_eq!(other.reads, 1, "the idle direction was polled again");
     }
 
     /// Through a real loopback socket, both ways at once, more than a window's worth each way
