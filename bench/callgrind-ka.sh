@@ -62,7 +62,7 @@ for _ in $(seq 300); do
   if timeout 1 bash -c "echo > /dev/tcp/127.0.0.1/$remote" 2>/dev/null; then up=1; break; fi
   sleep 0.2
 done
-[ -n "$up" ] || { echo "callgrind-ka.sh: the proxy did not come up" >&2; tail -5 "$w"/*.log >&2; exit 1; }
+[ -n "$up" ] || { echo "callgrind-ka.sh: the proxy did not come up" >&2; tail -n 5 "$w"/*.log >&2; exit 1; }
 sleep 1
 wrk -t 1 -c "$conns" -d 2s "http://127.0.0.1:$remote/128.bin" > /dev/null
 callgrind_control -z > /dev/null 2>&1

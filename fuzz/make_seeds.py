@@ -9,7 +9,7 @@ Sources (all captured from the real frp 0.65.0 binaries or shipped with frp):
   transports/tests/kcp_fec.rs            CAPTURED_GROUP: one FEC group (10 data + 3 parity)
   /work/shared/frp-0.65.0-conf/          frp's example configs (lines that would make the
                                          loader read files, `includes`/`tokenSource`, removed)
-plus a few hand-written yamux, websocket and template inputs. Input layouts are documented
+plus a few hand-written yamux, websocket, template and TLS record inputs. Input layouts are documented
 on each target function in fuzzing/src/. Run from anywhere: `python3 fuzz/make_seeds.py`.
 The output is deterministic; existing seed files are overwritten, others are kept.
 """
@@ -217,6 +217,34 @@ def main():
         "almost_websocket": b"\x02GET /~!fr",
     }.items():
         write("sniff", name, data)
+
+    # tls_records: opts = read size index; records: tag 0 sealed (kind, data), 1 sealed
+    # application data, 2 KeyUpdate (bit 0: requested), 3 raw bytes.
+    def sealed(kind, data=b""):
+        return rec(0, bytes([kind]) + data)
+
+    close_notify = sealed(21, b"\x01\x00")
+    for name, data in {
+        "data_then_close": b"\x03" + rec(1, b"hello") + rec(1, bytes(300)) + close_notify,
+        "bytewise_reads": b"\x00" + rec(1, b"abc") + rec(1, b"") + close_notify,
+        "padded_and_empty": b"\x02" + sealed(0, b"pad\x17" + bytes(40)) + sealed(23) + close_notify,
+        "key_updates": b"\x04" + rec(1, b"one") + rec(2, b"\x01") + rec(1, b"two") + rec(2, b"\x00")
+        + rec(1, b"three") + close_notify,
+        "full_record": b"\x05" + rec(1, bytes(range(256)) * 64) + close_notify,
+        "oversized_plaintext": b"\x06" + rec(1, b"x") + rec(1, b"y" * (1 << 14) + b"z") + close_notify,
+        "user_canceled": b"\x03" + rec(1, b"a") + sealed(21, b"\x01\x5a") + rec(1, b"b") + close_notify,
+        "fatal_alert": b"\x03" + rec(1, b"a") + sealed(21, b"\x02\x28") + rec(1, b"b"),
+        "hand_sealed_key_update": b"\x03" + rec(1, b"a") + sealed(22, b"\x18\x00\x00\x01\x00")
+        + rec(1, b"b"),
+        "key_update_not_last": b"\x03" + sealed(22, b"\x18\x00\x00\x01\x00\x18\x00\x00\x01\x00"),
+        "ticket_to_server": b"\x03" + sealed(22, b"\x04\x00\x00\x02ab") + close_notify,
+        "empty_handshake": b"\x03" + sealed(22) + close_notify,
+        "unknown_type": b"\x03" + sealed(24, b"hb") + close_notify,
+        "raw_junk": b"\x03" + rec(1, b"ok") + rec(3, b"\x17\x03\x03\x00\x20" + bytes(32)),
+        "truncated_header": b"\x03" + rec(1, b"ok") + rec(3, b"\x17\x03"),
+        "no_close_notify": b"\x03" + rec(1, b"ok"),
+    }.items():
+        write("tls_records", name, data)
     return 0
 
 

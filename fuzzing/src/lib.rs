@@ -19,6 +19,7 @@
 //! * [`kcp_fec`]: kcp-go's FEC decoder and the KCP core on arbitrary datagrams.
 //! * [`ws_frame`]: websocket frame headers, the upgrade handshakes and the frame reader.
 //! * [`sniff`]: frps's first-bytes classifier.
+//! * [`tls_records`]: our TLS 1.3 record layer, fed records sealed with the real keys.
 
 mod codec_target;
 mod conf_targets;
@@ -27,6 +28,7 @@ mod kcp_target;
 mod records;
 mod rt;
 mod sniff_target;
+mod tls_records_target;
 mod ws_target;
 mod yamux_target;
 
@@ -35,6 +37,7 @@ pub use conf_targets::{conf_template, conf_toml};
 pub use control_target::control_sequence;
 pub use kcp_target::kcp_fec;
 pub use sniff_target::sniff;
+pub use tls_records_target::tls_records;
 pub use ws_target::ws_frame;
 pub use yamux_target::yamux_frame;
 
@@ -51,4 +54,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("kcp_fec", kcp_fec),
     ("ws_frame", ws_frame),
     ("sniff", sniff),
+    ("tls_records", tls_records),
 ];

@@ -76,6 +76,11 @@ fn sniff() {
     replay("sniff");
 }
 
+#[test]
+fn tls_records() {
+    replay("tls_records");
+}
+
 /// Every target has a test above.
 #[test]
 fn all_targets_listed() {

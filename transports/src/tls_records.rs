@@ -301,6 +301,10 @@ pub struct RecordStream<S> {
     rfilled: usize,
     plain: std::ops::Range<usize>,
     read_closed: bool,
+    /// A read failed after delivering bytes in the same call: its error, for the next call.
+    failed: Option<io::Error>,
+    /// A read failed: every later read fails too.
+    broken: bool,
     /// Sealed records not yet written to the socket: `wbuf[wpos..wend]`. The buffer is
     /// kept initialized at its full length (zero-filled only when it grows), so sealing
     /// into it needs no zero-fill per record (1.6 % of frps's CPU on one stream).
@@ -374,6 +378,8 @@ impl<S> RecordStream<S> {
             rfilled,
             plain: 0..0,
             read_closed: false,
+            failed: None,
+            broken: false,
             wbuf: Vec::new(),
             wpos: 0,
             wend: 0,
@@ -466,6 +472,10 @@ impl<S> RecordStream<S> {
                 }
             }
             HANDSHAKE => {
+                if body.is_empty() {
+                    // RFC 8446 §5.1: no zero-length fragments of handshake messages.
+                    return Err(proto_err("empty TLS handshake record"));
+                }
                 let mut rest = body;
                 while !rest.is_empty() {
                     if rest.len() < 4 {
@@ -478,6 +488,10 @@ impl<S> RecordStream<S> {
                         return Err(proto_err("post-handshake message split across records"));
                     }
                     let (msg, tail) = rest.split_at(4 + len);
+                    // A key change must fall on a record boundary (RFC 8446 §5.1).
+                    if msg[0] == HS_KEY_UPDATE && !tail.is_empty() {
+                        return Err(proto_err("TLS KeyUpdate not at the end of its record"));
+                    }
                     self.on_handshake_message(msg)?;
                     rest = tail;
                 }
@@ -514,6 +528,11 @@ impl<S> RecordStream<S> {
     /// Seals one record of `kind` carrying `data` (at most [`MAX_PLAINTEXT`]) onto `wbuf`.
     fn seal(&mut self, kind: u8, data: &[u8]) -> io::Result<()> {
         debug_assert!(data.len() <= MAX_PLAINTEXT);
+        self.seal_unchecked(kind, data)
+    }
+
+    /// [`RecordStream::seal`] of any length: the fuzz target's peer sends oversized records.
+    pub(crate) fn seal_unchecked(&mut self, kind: u8, data: &[u8]) -> io::Result<()> {
         let body = data.len() + 1 + TAG_LEN;
         let start = self.wend;
         let end = start + HEADER_LEN + body;
@@ -533,10 +552,21 @@ impl<S> RecordStream<S> {
 
     /// Sends a KeyUpdate and switches to the next sending key (RFC 8446 §4.6.3).
     fn seal_key_update(&mut self) -> io::Result<()> {
-        self.seal(HANDSHAKE, &[HS_KEY_UPDATE, 0, 0, 1, 0])?;
+        self.seal_key_update_requesting(false)
+    }
+
+    /// [`RecordStream::seal_key_update`], optionally asking the peer to update its key too
+    /// (we never do; the fuzz target's peer does).
+    pub(crate) fn seal_key_update_requesting(&mut self, request: bool) -> io::Result<()> {
+        self.seal(HANDSHAKE, &[HS_KEY_UPDATE, 0, 0, 1, u8::from(request)])?;
         self.tx = self.tx.update(self.suite)?;
         self.key_update_due = false;
         Ok(())
+    }
+
+    /// The connection under the records (the fuzz target's peer writes raw bytes to it).
+    pub(crate) fn io_mut(&mut self) -> &mut S {
+        &mut self.io
     }
 
     fn maybe_rekey(&mut self) -> io::Result<()> {
@@ -704,26 +734,48 @@ impl<S: AsyncRead + Unpin> AsyncRead for RecordStream<S> {
         if out.remaining() == 0 {
             return Poll::Ready(Ok(()));
         }
+        if let Some(e) = this.failed.take() {
+            return Poll::Ready(Err(e));
+        }
+        if this.broken {
+            return Poll::Ready(Err(proto_err("TLS connection failed earlier")));
+        }
+        let r = this.poll_read_records(cx, out);
+        // A failed connection stays failed: the records after a bad one are not read.
+        if matches!(r, Poll::Ready(Err(_))) || this.failed.is_some() {
+            this.broken = true;
+        }
+        r
+    }
+}
+
+impl<S: AsyncRead + Unpin> RecordStream<S> {
+    /// [`AsyncRead::poll_read`] once the early plaintext is read: opens records into `out`.
+    fn poll_read_records(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let mut delivered = 0;
         loop {
-            if this.drain_plain(out) {
+            if self.drain_plain(out) {
                 return Poll::Ready(Ok(()));
             }
-            if this.read_closed {
+            if self.read_closed {
                 // Nothing after close_notify is read: let the buffer go.
-                this.rbuf = None;
-                this.rpos = 0;
-                this.rfilled = 0;
+                self.rbuf = None;
+                self.rpos = 0;
+                self.rfilled = 0;
                 return Poll::Ready(Ok(()));
             }
             // Once something is delivered, open only records already buffered.
             let len = if delivered > 0 {
-                match this.buffered_record() {
+                match self.buffered_record() {
                     Ok(Some(len)) => len,
                     _ => break,
                 }
             } else {
-                match ready!(this.poll_record(cx))? {
+                match ready!(self.poll_record(cx))? {
                     Some(len) => len,
                     None => {
                         return Poll::Ready(Err(io::Error::new(
@@ -733,12 +785,20 @@ impl<S: AsyncRead + Unpin> AsyncRead for RecordStream<S> {
                     }
                 }
             };
-            delivered += this.open_record(len, out)?;
+            match self.open_record(len, out) {
+                Ok(n) => delivered += n,
+                // What this call already delivered is the caller's; the error comes next.
+                Err(e) if delivered > 0 => {
+                    self.failed = Some(e);
+                    break;
+                }
+                Err(e) => return Poll::Ready(Err(e)),
+            }
             if out.remaining() == 0 {
                 break;
             }
         }
-        this.release_rbuf_if_empty();
+        self.release_rbuf_if_empty();
         Poll::Ready(Ok(()))
     }
 }
