@@ -23,33 +23,11 @@ for tool in valgrind callgrind_control wrk nginx; do
 done
 dir=$(cd "$dir" && pwd)
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$(dirname "$0")/lib/probe.sh"
 web=$(free_port); bind=$(free_port); remote=$(free_port)
-w=$(mktemp -d); chmod 755 "$w"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$w"
-}
-trap cleanup EXIT
-
-mkdir "$w/www" "$w/tmp"
-python3 -c "open('$w/www/128.bin','wb').write(b'x'*127+b'\n')"
-cat > "$w/nginx.conf" <<E
-worker_processes 1;
-pid $w/nginx.pid;
-error_log $w/nginx-error.log warn;
-events { worker_connections 8192; }
-http { access_log off; keepalive_requests 100000000; keepalive_timeout 120s;
- client_body_temp_path $w/tmp; proxy_temp_path $w/tmp; fastcgi_temp_path $w/tmp; uwsgi_temp_path $w/tmp; scgi_temp_path $w/tmp;
- server { listen 127.0.0.1:$web backlog=4096; location / { root $w/www; } } }
-E
-[ "$(id -u)" = 0 ] && sed -i '1a user root;' "$w/nginx.conf"
-nginx -c "$w/nginx.conf" -g 'daemon off;' & pids+=($!)
-printf 'bindAddr = "127.0.0.1"\nbindPort = %s\nlog.level = "warn"\n' "$bind" > "$w/s.toml"
-printf 'serverAddr = "127.0.0.1"\nserverPort = %s\nlog.level = "warn"\n[[proxies]]\nname = "web"\ntype = "tcp"\nlocalPort = %s\nremotePort = %s\n' \
-  "$bind" "$web" "$remote" > "$w/c.toml"
+probe_init
+probe_nginx "$web"
+probe_frp_configs "$bind" "$web" "$remote" web
 
 vg=(valgrind --tool=callgrind "--callgrind-out-file=$w/cg.out")
 if [ "$side" = frps ]; then "${vg[@]}" "$dir/frps" -c "$w/s.toml" > "$w/s.log" 2>&1 & else "$dir/frps" -c "$w/s.toml" > "$w/s.log" 2>&1 & fi
@@ -57,12 +35,7 @@ pids+=($!)
 sleep 2
 if [ "$side" = frpc ]; then "${vg[@]}" "$dir/frpc" -c "$w/c.toml" > "$w/c.log" 2>&1 & else "$dir/frpc" -c "$w/c.toml" > "$w/c.log" 2>&1 & fi
 pids+=($!)
-up=""
-for _ in $(seq 300); do
-  if timeout 1 bash -c "echo > /dev/tcp/127.0.0.1/$remote" 2>/dev/null; then up=1; break; fi
-  sleep 0.2
-done
-[ -n "$up" ] || { echo "callgrind-ka.sh: the proxy did not come up" >&2; tail -n 5 "$w"/*.log >&2; exit 1; }
+probe_wait_port "$remote" 300
 sleep 1
 wrk -t 1 -c "$conns" -d 2s "http://127.0.0.1:$remote/128.bin" > /dev/null
 callgrind_control -z > /dev/null 2>&1

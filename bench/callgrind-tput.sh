@@ -22,21 +22,11 @@ for tool in valgrind callgrind_control iperf3 ss; do
 done
 dir=$(cd "$dir" && pwd)
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$(dirname "$0")/lib/probe.sh"
 sink=$(free_port); bind=$(free_port); remote=$(free_port)
-w=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$w"
-}
-trap cleanup EXIT
-
+probe_init
 iperf3 -s -p "$sink" > /dev/null 2>&1 & pids+=($!)
-printf 'bindAddr = "127.0.0.1"\nbindPort = %s\nlog.level = "warn"\n' "$bind" > "$w/s.toml"
-printf 'serverAddr = "127.0.0.1"\nserverPort = %s\nlog.level = "warn"\n[[proxies]]\nname = "sink"\ntype = "tcp"\nlocalPort = %s\nremotePort = %s\n' \
-  "$bind" "$sink" "$remote" > "$w/c.toml"
+probe_frp_configs "$bind" "$sink" "$remote" sink
 
 vg=(valgrind --tool=callgrind "--callgrind-out-file=$w/cg.out")
 if [ "$side" = frps ]; then "${vg[@]}" "$dir/frps" -c "$w/s.toml" > "$w/s.log" 2>&1 & else "$dir/frps" -c "$w/s.toml" > "$w/s.log" 2>&1 & fi
@@ -45,12 +35,7 @@ sleep 2
 if [ "$side" = frpc ]; then "${vg[@]}" "$dir/frpc" -c "$w/c.toml" > "$w/c.log" 2>&1 & else "$dir/frpc" -c "$w/c.toml" > "$w/c.log" 2>&1 & fi
 pids+=($!)
 # Wait for the proxy's port without connecting to it (a connection would open a work stream).
-up=""
-for _ in $(seq 300); do
-  if ss -ltn | grep -q ":$remote "; then up=1; break; fi
-  sleep 0.2
-done
-[ -n "$up" ] || { echo "callgrind-tput.sh: the proxy did not come up" >&2; tail -n 5 "$w"/*.log >&2; exit 1; }
+probe_wait_port "$remote" 300 listen
 sleep 2
 iperf3 -c 127.0.0.1 -p "$remote" -n 50M > /dev/null
 callgrind_control -z > /dev/null 2>&1

@@ -22,30 +22,10 @@ events=syscalls:sys_enter_sendto,syscalls:sys_enter_recvfrom,syscalls:sys_enter_
 perf stat -x, -e "$events" -- true > /dev/null 2>&1 \
   || { echo "syscalls-ka.sh: perf cannot read syscall tracepoints here (run as root)" >&2; exit 2; }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$root/bench/lib/probe.sh"
 web=$(free_port); bind=$(free_port); remote=$(free_port)
-w=$(mktemp -d); chmod 755 "$w"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$w"
-}
-trap cleanup EXIT
-
-mkdir "$w/www" "$w/tmp"
-python3 -c "open('$w/www/128.bin','wb').write(b'x'*127+b'\n')"
-cat > "$w/nginx.conf" <<E
-worker_processes 1;
-pid $w/nginx.pid;
-error_log $w/nginx-error.log warn;
-events { worker_connections 8192; }
-http { access_log off; keepalive_requests 100000000; keepalive_timeout 120s;
- client_body_temp_path $w/tmp; proxy_temp_path $w/tmp; fastcgi_temp_path $w/tmp; uwsgi_temp_path $w/tmp; scgi_temp_path $w/tmp;
- server { listen 127.0.0.1:$web backlog=4096; location / { root $w/www; } } }
-E
-[ "$(id -u)" = 0 ] && sed -i '1a user root;' "$w/nginx.conf"
-nginx -c "$w/nginx.conf" -g 'daemon off;' & pids+=($!)
+probe_init
+probe_nginx "$web"
 
 if [ "$dir" = rathole ]; then
   bin="$root/.cache/rathole-0.5.0/bin/rathole"
@@ -57,20 +37,13 @@ if [ "$dir" = rathole ]; then
   server=("$bin" -s "$w/s.toml"); client=("$bin" -c "$w/c.toml")
 else
   dir=$(cd "$dir" && pwd)
-  printf 'bindAddr = "127.0.0.1"\nbindPort = %s\nlog.level = "warn"\n' "$bind" > "$w/s.toml"
-  printf 'serverAddr = "127.0.0.1"\nserverPort = %s\nlog.level = "warn"\n[[proxies]]\nname = "web"\ntype = "tcp"\nlocalPort = %s\nremotePort = %s\n' \
-    "$bind" "$web" "$remote" > "$w/c.toml"
+  probe_frp_configs "$bind" "$web" "$remote" web
   server=("$dir/frps" -c "$w/s.toml"); client=("$dir/frpc" -c "$w/c.toml")
 fi
 "${server[@]}" > "$w/s.log" 2>&1 & spid=$!; pids+=($spid)
 sleep 0.5
 "${client[@]}" > "$w/c.log" 2>&1 & cpid=$!; pids+=($cpid)
-up=""
-for _ in $(seq 100); do
-  if timeout 1 bash -c "echo > /dev/tcp/127.0.0.1/$remote" 2>/dev/null; then up=1; break; fi
-  sleep 0.1
-done
-[ -n "$up" ] || { echo "syscalls-ka.sh: the proxy did not come up" >&2; tail -n 5 "$w"/*.log >&2; exit 1; }
+probe_wait_port "$remote" 50
 sleep 0.5
 
 wrk -t 2 -c "$conns" -d "$((secs + 3))s" --latency "http://127.0.0.1:$remote/128.bin" > "$w/wrk.txt" &
