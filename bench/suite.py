@@ -8,7 +8,8 @@ the spread (min-max). Loopback only, ports chosen by the OS; every process start
 Figures per variant: iperf3 throughput (1 and 8 streams), CPU seconds per GB (utime+stime of the
 tunnel's server and client processes over the 1-stream run, divided by the GB iperf3 received)
 and their minor page faults per GB, wrk keep-alive requests/s with p50/p99 latency against nginx serving a 128-byte file, new
-connections/s (wrk with `Connection: close`: one TCP connection per request), idle RSS of each
+connections/s (wrk with `Connection: close`: one TCP connection per request), CPU µs per request
+and per new connection (the tunnel's, and the whole machine's), idle RSS of each
 side, and KiB of RSS per held idle connection (N connections opened through the tunnel to a
 service that greets each with one byte, so each is known to be joined end to end).
 
@@ -576,6 +577,8 @@ def wrk(port: int, secs: int, close: bool, conns: int) -> dict:
         cmd += ["-H", "Connection: close"]
     out = run(cmd + [f"http://127.0.0.1:{port}/128.bin"], timeout=secs + 40)
     res = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
+    m = re.search(r"(\d+) requests in ", out)
+    res["requests"] = int(m.group(1)) if m else 0
     for pct in ("50", "99"):
         m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
         res[f"p{pct}"] = float(m.group(1)) * UNITS[m.group(2)] if m else None
@@ -652,17 +655,37 @@ def measure_variant(v: Variant, svc: Services, procs: Procs, work: Path, a) -> d
             j1 = machine_jiffies()
             r["busy8"], r["steal8"] = busy_cores(j0, j1), stolen_cores(j0, j1)
         if "rps" in metrics:
+            cpu0 = sum(cpu_seconds(p) for p in pids)
             j0 = machine_jiffies()
             ka = wrk(t.http, a.secs, close=False, conns=a.wrk_conns)
             j1 = machine_jiffies()
             r["busy_ka"], r["steal_ka"] = busy_cores(j0, j1), stolen_cores(j0, j1)
             r.update(ka_rps=ka["rps"], ka_p50=ka["p50"], ka_p99=ka["p99"], ka_errors=ka["errors"])
+            r.update(per_unit_cpu("ka", ka["requests"], pids, cpu0, j0, j1))
         if "conns" in metrics:
+            cpu0 = sum(cpu_seconds(p) for p in pids)
+            j0 = machine_jiffies()
             nc = wrk(t.http, a.secs, close=True, conns=a.wrk_close_conns)
+            j1 = machine_jiffies()
+            r["busy_nc"], r["steal_nc"] = busy_cores(j0, j1), stolen_cores(j0, j1)
             r.update(nc_rps=nc["rps"], nc_p99=nc["p99"], nc_errors=nc["errors"])
+            r.update(per_unit_cpu("nc", nc["requests"], pids, cpu0, j0, j1))
     finally:
         stop_tunnel(t, procs)
     return r
+
+
+def per_unit_cpu(key: str, units: int, pids: list[int], cpu0: float, j0, j1) -> dict:
+    """CPU µs per request (or per new connection) of a wrk run: the tunnel's server + client
+    (utime+stime; none for direct), and the whole machine's (busy jiffies of every CPU, so it
+    includes nginx, wrk and the kernel's softirq work). At a given machine busy, req/s is
+    busy cores / machine CPU per request, so these say what a rate is made of."""
+    if not units:
+        return {}
+    out = {f"{key}_machine_us": (j1[0] - j0[0]) / CLK_TCK / units * 1e6}
+    if pids:
+        out[f"{key}_tunnel_us"] = (sum(cpu_seconds(p) for p in pids) - cpu0) / units * 1e6
+    return out
 
 
 def growth_point(v: Variant, svc: Services, procs: Procs, work: Path, held: list[int], proxies: int) -> dict:
@@ -815,6 +838,7 @@ def render(data: dict) -> str:
         out.append("\nwrk errors (counted in no figure above, listed for honesty): " + "; ".join(errors) + "\n")
     out.append("")
     out += render_busy(res)
+    out += render_unit_costs(res)
     out += render_targets(res)
     out += render_bounds(res, data.get("aes_cpu_per_gb"))
     if data.get("growth"):
@@ -912,6 +936,59 @@ def render_busy(res: dict) -> list[str]:
     out.append("| variant | 1 stream | 8 streams | keep-alive | page faults per GB srv + cli |")
     out.append("|---|---|---|---|---|")
     return out + rows + [""]
+
+
+def render_unit_costs(res: dict) -> list[str]:
+    """CPU per keep-alive request and per new connection: the tunnel's own, and the machine's."""
+    rows = []
+    for v in VARIANTS:
+        ok = [r for r in res.get(v.label, []) if "error" not in r]
+        cells = []
+        for key in ("ka", "nc"):
+            t = med([r[f"{key}_tunnel_us"] for r in ok if f"{key}_tunnel_us" in r])
+            mc = med([r[f"{key}_machine_us"] for r in ok if f"{key}_machine_us" in r])
+            b = med([r[f"busy_{key}"] for r in ok if f"busy_{key}" in r])
+            cells += ["–" if t is None else f"{t:.1f}", "–" if mc is None else f"{mc:.1f}", "–" if b is None else f"{b:.2f}"]
+        if any(c != "–" for i, c in enumerate(cells) if i % 3 != 2):
+            rows.append(f"| {v.label} | " + " | ".join(cells) + " |")
+    if not rows:
+        return []
+    out = [
+        "CPU per keep-alive request and per new connection (medians), in µs: the tunnel's server + "
+        "client (utime+stime), and the whole machine's (every CPU's busy time, so nginx, wrk and "
+        "the kernel's softirq work too), with the machine's busy cores. A rate is busy cores ÷ "
+        "machine CPU per request:\n",
+        "| variant | keep-alive: tunnel µs/req | machine µs/req | busy | new conn: tunnel µs/conn "
+        "| machine µs/conn | busy |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    out += rows
+    out.append("")
+    rr = [row for row in unit_cost_rows(res) if row[1] is not None]
+    if rr:
+        out.append(
+            "Keep-alive, rathole against ours per request (a ratio above 1: ours costs less). The "
+            "machine ratio is the req/s ratio the two would show at the same machine busy:\n"
+        )
+        out.append("| comparison | ours µs | rathole µs | rathole ÷ ours |")
+        out.append("|---|---|---|---|")
+        for name, ours, theirs in rr:
+            ratio = "–" if not ours or theirs is None else f"{theirs / ours:.2f}×"
+            f = lambda x: "–" if x is None else f"{x:.1f}"  # noqa: E731
+            out.append(f"| {name} | {f(ours)} | {f(theirs)} | {ratio} |")
+        out.append("")
+    return out
+
+
+def unit_cost_rows(res: dict) -> list[tuple[str, float | None, float | None]]:
+    def m(label: str, key: str):
+        return med([r[key] for r in res.get(label, []) if "error" not in r and key in r])
+
+    OD, RH = "ours default (TLS + tcpMux)", "rathole 0.5 (tcp, plaintext)"
+    return [
+        ("default: tunnel CPU per keep-alive request", m(OD, "ka_tunnel_us"), m(RH, "ka_tunnel_us")),
+        ("default: machine CPU per keep-alive request", m(OD, "ka_machine_us"), m(RH, "ka_machine_us")),
+    ]
 
 
 def render_targets(res: dict) -> list[str]:
