@@ -18,12 +18,10 @@ keep=""
 if [ "${1:-}" = --keep ]; then keep=$2; shift 2; fi
 dir=${1:?BIN_DIR}; side=${2:?frps or frpc}; conns=${3:-16}; secs=${4:-4}
 case $side in frps | frpc) ;; *) echo "side must be frps or frpc" >&2; exit 2 ;; esac
-for tool in valgrind callgrind_control wrk nginx; do
-  command -v $tool >/dev/null || { echo "callgrind-ka.sh: needs $tool" >&2; exit 2; }
-done
+. "$(dirname "$0")/lib/probe.sh"
+probe_need callgrind-ka.sh valgrind callgrind_control wrk nginx
 dir=$(cd "$dir" && pwd)
 
-. "$(dirname "$0")/lib/probe.sh"
 web=$(free_port); bind=$(free_port); remote=$(free_port)
 probe_init
 probe_nginx "$web"

@@ -17,12 +17,10 @@ keep=""
 if [ "${1:-}" = --keep ]; then keep=$2; shift 2; fi
 dir=${1:?BIN_DIR}; side=${2:?frps or frpc}; mb=${3:-400}
 case $side in frps | frpc) ;; *) echo "side must be frps or frpc" >&2; exit 2 ;; esac
-for tool in valgrind callgrind_control iperf3 ss; do
-  command -v $tool >/dev/null || { echo "callgrind-tput.sh: needs $tool" >&2; exit 2; }
-done
+. "$(dirname "$0")/lib/probe.sh"
+probe_need callgrind-tput.sh valgrind callgrind_control iperf3 ss
 dir=$(cd "$dir" && pwd)
 
-. "$(dirname "$0")/lib/probe.sh"
 sink=$(free_port); bind=$(free_port); remote=$(free_port)
 probe_init
 iperf3 -s -p "$sink" > /dev/null 2>&1 & pids+=($!)

@@ -15,14 +15,12 @@
 set -euo pipefail
 dir=${1:?BIN_DIR or rathole}; conns=${2:-64}; secs=${3:-3}
 root=$(cd "$(dirname "$0")/.." && pwd)
-for tool in perf wrk nginx; do
-  command -v $tool >/dev/null || { echo "syscalls-ka.sh: needs $tool" >&2; exit 2; }
-done
+. "$root/bench/lib/probe.sh"
+probe_need syscalls-ka.sh perf wrk nginx
 events=syscalls:sys_enter_sendto,syscalls:sys_enter_recvfrom,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_read,syscalls:sys_enter_readv,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_futex
 perf stat -x, -e "$events" -- true > /dev/null 2>&1 \
   || { echo "syscalls-ka.sh: perf cannot read syscall tracepoints here (run as root)" >&2; exit 2; }
 
-. "$root/bench/lib/probe.sh"
 web=$(free_port); bind=$(free_port); remote=$(free_port)
 probe_init
 probe_nginx "$web"

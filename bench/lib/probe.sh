@@ -2,6 +2,15 @@
 # syscalls-ka.sh): sourced, not run. Loopback only, ports picked by the OS; every process
 # registered in `pids` is stopped and the work directory removed on exit.
 
+# Exits with 2, naming what is missing, unless every tool after the script's name ($1) is on PATH.
+probe_need() {
+  local name=$1 tool
+  shift
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "$name: needs $tool" >&2; exit 2; }
+  done
+}
+
 # A free TCP port on 127.0.0.1.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
