@@ -655,37 +655,33 @@ def measure_variant(v: Variant, svc: Services, procs: Procs, work: Path, a) -> d
             j1 = machine_jiffies()
             r["busy8"], r["steal8"] = busy_cores(j0, j1), stolen_cores(j0, j1)
         if "rps" in metrics:
-            cpu0 = sum(cpu_seconds(p) for p in pids)
-            j0 = machine_jiffies()
-            ka = wrk(t.http, a.secs, close=False, conns=a.wrk_conns)
-            j1 = machine_jiffies()
-            r["busy_ka"], r["steal_ka"] = busy_cores(j0, j1), stolen_cores(j0, j1)
+            ka = timed_wrk(r, "ka", t.http, a.secs, False, a.wrk_conns, pids)
             r.update(ka_rps=ka["rps"], ka_p50=ka["p50"], ka_p99=ka["p99"], ka_errors=ka["errors"])
-            r.update(per_unit_cpu("ka", ka["requests"], pids, cpu0, j0, j1))
         if "conns" in metrics:
-            cpu0 = sum(cpu_seconds(p) for p in pids)
-            j0 = machine_jiffies()
-            nc = wrk(t.http, a.secs, close=True, conns=a.wrk_close_conns)
-            j1 = machine_jiffies()
-            r["busy_nc"], r["steal_nc"] = busy_cores(j0, j1), stolen_cores(j0, j1)
+            nc = timed_wrk(r, "nc", t.http, a.secs, True, a.wrk_close_conns, pids)
             r.update(nc_rps=nc["rps"], nc_p99=nc["p99"], nc_errors=nc["errors"])
-            r.update(per_unit_cpu("nc", nc["requests"], pids, cpu0, j0, j1))
     finally:
         stop_tunnel(t, procs)
     return r
 
 
-def per_unit_cpu(key: str, units: int, pids: list[int], cpu0: float, j0, j1) -> dict:
-    """CPU µs per request (or per new connection) of a wrk run: the tunnel's server + client
-    (utime+stime; none for direct), and the whole machine's (busy jiffies of every CPU, so it
-    includes nginx, wrk and the kernel's softirq work). At a given machine busy, req/s is
-    busy cores / machine CPU per request, so these say what a rate is made of."""
-    if not units:
-        return {}
-    out = {f"{key}_machine_us": (j1[0] - j0[0]) / CLK_TCK / units * 1e6}
-    if pids:
-        out[f"{key}_tunnel_us"] = (sum(cpu_seconds(p) for p in pids) - cpu0) / units * 1e6
-    return out
+def timed_wrk(r: dict, key: str, port: int, secs: int, close: bool, conns: int, pids: list[int]) -> dict:
+    """Runs wrk and records in `r` the machine's busy and stolen cores over the run (`busy_KEY`,
+    `steal_KEY`) and the CPU µs per request (or per new connection): the tunnel's server +
+    client (`KEY_tunnel_us`, utime+stime; none for direct) and the whole machine's
+    (`KEY_machine_us`: busy jiffies of every CPU, so nginx, wrk and the kernel's softirq work
+    too). At a given machine busy, req/s is busy cores / machine CPU per request, so these say
+    what a rate is made of. Returns wrk's figures."""
+    cpu0 = sum(cpu_seconds(p) for p in pids)
+    j0 = machine_jiffies()
+    res = wrk(port, secs, close=close, conns=conns)
+    j1 = machine_jiffies()
+    r[f"busy_{key}"], r[f"steal_{key}"] = busy_cores(j0, j1), stolen_cores(j0, j1)
+    if res["requests"]:
+        r[f"{key}_machine_us"] = (j1[0] - j0[0]) / CLK_TCK / res["requests"] * 1e6
+        if pids:
+            r[f"{key}_tunnel_us"] = (sum(cpu_seconds(p) for p in pids) - cpu0) / res["requests"] * 1e6
+    return res
 
 
 def growth_point(v: Variant, svc: Services, procs: Procs, work: Path, held: list[int], proxies: int) -> dict:
@@ -848,10 +844,15 @@ def render(data: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def metric(res: dict, label: str, key: str, idx: int | None = None) -> float | None:
+    """Median of `key` (or of its `idx`-th element) over a variant's successful repeats."""
+    rs = [r for r in res.get(label, []) if "error" not in r and key in r]
+    return med([r[key] if idx is None else r[key][idx] for r in rs])
+
+
 def ratio_rows(res: dict) -> list[tuple[str, float | None, float | None, str, bool | None]]:
     def m(label: str, key: str, idx: int | None = None):
-        rs = [r for r in res.get(label, []) if "error" not in r and key in r]
-        return med([r[key] if idx is None else r[key][idx] for r in rs])
+        return metric(res, label, key, idx)
 
     rows = []
 
@@ -982,7 +983,7 @@ def render_unit_costs(res: dict) -> list[str]:
 
 def unit_cost_rows(res: dict) -> list[tuple[str, float | None, float | None]]:
     def m(label: str, key: str):
-        return med([r[key] for r in res.get(label, []) if "error" not in r and key in r])
+        return metric(res, label, key)
 
     OD, RH = "ours default (TLS + tcpMux)", "rathole 0.5 (tcp, plaintext)"
     return [
@@ -1010,7 +1011,7 @@ def bound_rows(res: dict, aes: float | None) -> list[tuple[str, float | None, fl
     this run), so cores / (the cheaper plaintext relay's machine CPU per GB + aes) bounds it."""
 
     def m(label: str, key: str):
-        return med([r[key] for r in res.get(label, []) if "error" not in r and key in r])
+        return metric(res, label, key)
 
     def cost(label: str, streams: str):
         # machine CPU s per GB moved: busy cores over GB/s
