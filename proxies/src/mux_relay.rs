@@ -17,7 +17,7 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll, Wake, Waker};
 use std::time::Duration;
@@ -25,6 +25,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes};
 use futures::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 use transports::mux::MuxStream;
 
 use crate::relay::{drive_join, poll_flush_written, poll_half_close, PumpReport};
@@ -50,6 +51,53 @@ pub async fn join_mux<S>(mux: &mut MuxStream, other: &mut S, linger: Duration) -
 where
     S: AsyncRead + AsyncWrite + Unpin + ?Sized,
 {
+    join_with(
+        mux,
+        other,
+        |cx, other, mux| mux.poll_write_from(cx, other, MAX_READ),
+        None,
+        linger,
+    )
+    .await
+}
+
+/// [`join_mux`] for a TCP socket, which the session's reader may write to itself while this
+/// relay waits on the stream with nothing left to write ([`MuxStream::attach_sink`]): each
+/// message then reaches the socket without a wake-up and a poll of the relay's task.
+pub async fn join_mux_tcp(mux: &mut MuxStream, tcp: TcpStream, linger: Duration) -> PumpReport {
+    /// Ends the loan however the join ends (also when its future is dropped).
+    struct Lent<'a>(&'a mut MuxStream);
+    impl Drop for Lent<'_> {
+        fn drop(&mut self) {
+            self.0.detach_sink();
+        }
+    }
+    let mut tcp = SharedTcp(Arc::new(tcp));
+    let through = Arc::new(AtomicU64::new(0));
+    mux.attach_sink(tcp.0.clone(), through.clone());
+    let lent = Lent(mux);
+    join_with(
+        &mut *lent.0,
+        &mut tcp,
+        |cx, tcp, mux| mux.poll_write_from_tcp(cx, &tcp.0, MAX_READ),
+        Some(&through),
+        linger,
+    )
+    .await
+}
+
+/// The body of [`join_mux`] and [`join_mux_tcp`]: `read_into` reads `other` into a frame of
+/// `mux`; `through` counts what the session wrote to `other` itself.
+async fn join_with<S>(
+    mux: &mut MuxStream,
+    other: &mut S,
+    mut read_into: impl FnMut(&mut Context<'_>, &mut S, &mut MuxStream) -> Poll<io::Result<usize>>,
+    through: Option<&AtomicU64>,
+    linger: Duration,
+) -> PumpReport
+where
+    S: AsyncWrite + Unpin + ?Sized,
+{
     let (mut down, mut up) = (ChunkDirection::new(), FrameDirection::default());
     let wakes = DirWakes::new();
     drive_join(Some(linger), |cx| {
@@ -62,13 +110,69 @@ where
             }
             if poll_up {
                 let mut cx = Context::from_waker(&wakes.up);
-                let _ = up.poll_copy(&mut cx, &mut *other, &mut *mux)?;
+                let _ = up.poll_copy(&mut cx, &mut *other, &mut *mux, &mut read_into)?;
             }
             Ok((down.done, up.done))
         })();
-        (done, down.total, up.total)
+        // What the session wrote for us counts as progress too (the linger after a half-close).
+        let down_total = down.total + through.map_or(0, |t| t.load(Ordering::Relaxed));
+        (done, down_total, up.total)
     })
     .await
+}
+
+/// A TCP socket shared between its relay ([`join_mux_tcp`]) and the session's reader, which
+/// writes to it through `try_write` while the relay waits. Written to and read through shared
+/// references, with tokio's readiness as `TcpStream`'s own `AsyncWrite` uses it.
+struct SharedTcp(Arc<TcpStream>);
+
+impl SharedTcp {
+    fn poll_io<T>(
+        &self,
+        cx: &mut Context<'_>,
+        mut io: impl FnMut(&TcpStream) -> io::Result<T>,
+    ) -> Poll<io::Result<T>> {
+        loop {
+            ready!(self.0.poll_write_ready(cx))?;
+            match io(&self.0) {
+                // The readiness was stale: cleared by the `try_` call, so wait again.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                r => return Poll::Ready(r),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for SharedTcp {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_io(cx, |tcp| tcp.try_write(buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_io(cx, |tcp| tcp.try_write_vectored(bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    /// `shutdown(SHUT_WR)`, as `TcpStream::poll_shutdown`.
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let sock = socket2::SockRef::from(&*self.0);
+        Poll::Ready(sock.shutdown(std::net::Shutdown::Write))
+    }
 }
 
 /// A waker per direction of [`join_mux`], so that a wake-up polls only the direction it was
@@ -211,21 +315,20 @@ struct FrameDirection {
 }
 
 impl FrameDirection {
-    fn poll_copy<R>(
+    fn poll_copy<R: ?Sized>(
         &mut self,
         cx: &mut Context<'_>,
         reader: &mut R,
         mux: &mut MuxStream,
-    ) -> Poll<io::Result<()>>
-    where
-        R: AsyncRead + Unpin + ?Sized,
-    {
+        read_into: impl FnMut(&mut Context<'_>, &mut R, &mut MuxStream) -> Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<()>> {
+        let mut read_into = read_into;
         if self.done {
             return Poll::Ready(Ok(()));
         }
         while !self.read_eof {
             // Pending: the reader has nothing, or the stream no window (each registered).
-            match ready!(mux.poll_write_from(cx, reader, MAX_READ))? {
+            match ready!(read_into(cx, reader, mux))? {
                 0 => self.read_eof = true,
                 n => self.total += n as u64,
             }
@@ -488,6 +591,17 @@ mod tests {
     /// side's FIN reaches the other.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn relays_both_ways_between_a_stream_and_a_socket() {
+        relays_both_ways(false).await;
+    }
+
+    /// The same with the socket lent to the session ([`join_mux_tcp`]): what the session writes
+    /// itself counts in the report, and the window is re-granted for it too.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn relays_both_ways_with_the_socket_lent_to_the_session() {
+        relays_both_ways(true).await;
+    }
+
+    async fn relays_both_ways(lend: bool) {
         const LEN: usize = 8 << 20;
         let (client, mut incoming) = session_pair();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -504,7 +618,11 @@ mod tests {
         let relay = tokio::spawn(async move {
             let mut work = incoming.accept().await.unwrap();
             let mut local = TcpStream::connect(addr).await.unwrap();
-            join_mux(&mut work, &mut local, Duration::from_secs(10)).await
+            if lend {
+                join_mux_tcp(&mut work, local, Duration::from_secs(10)).await
+            } else {
+                join_mux(&mut work, &mut local, Duration::from_secs(10)).await
+            }
         });
         let user = async {
             let mut s = client.open_stream().unwrap();
@@ -523,6 +641,166 @@ mod tests {
         let report = relay.await.unwrap();
         assert!(report.error.is_none(), "{:?}", report.error);
         assert_eq!((report.a_to_b, report.b_to_a), (LEN as u64, LEN as u64));
+    }
+
+    /// A connected loopback pair: (ours, the peer's).
+    async fn tcp_pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ours = TcpStream::connect(listener.local_addr().unwrap());
+        let (ours, peer) = tokio::join!(ours, listener.accept());
+        (ours.unwrap(), peer.unwrap().0)
+    }
+
+    /// Counts the polls of a future.
+    struct CountPolls<F> {
+        inner: Pin<Box<F>>,
+        polls: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl<F: std::future::Future> std::future::Future for CountPolls<F> {
+        type Output = F::Output;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+            self.polls.fetch_add(1, Ordering::SeqCst);
+            self.inner.as_mut().poll(cx)
+        }
+    }
+
+    /// With the socket lent to the session, a message reaches the socket without a poll of
+    /// the relay (`join_mux` polls it once per message: `a_wake_polls_only_its_direction`).
+    #[tokio::test]
+    async fn a_lent_socket_gets_messages_without_polling_the_relay() {
+        let (client, mut incoming) = session_pair();
+        let mut sender = client.open_stream().unwrap();
+        sender.write_all(b"first").await.unwrap();
+        let mut receiver = incoming.accept().await.unwrap();
+        let (ours, mut peer) = tcp_pair().await;
+        let polls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let relay = tokio::spawn(CountPolls {
+            inner: Box::pin(async move {
+                join_mux_tcp(&mut receiver, ours, Duration::from_secs(10)).await
+            }),
+            polls: polls.clone(),
+        });
+        let mut buf = [0u8; 100];
+        peer.read_exact(&mut buf[..5]).await.unwrap();
+        assert_eq!(&buf[..5], b"first");
+        // Let the relay settle (it waits on the stream and on the socket).
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let before = polls.load(Ordering::SeqCst);
+        for i in 0..10u8 {
+            sender.write_all(&[i; 100]).await.unwrap();
+            peer.read_exact(&mut buf).await.unwrap();
+            assert_eq!(buf, [i; 100]);
+        }
+        assert_eq!(
+            polls.load(Ordering::SeqCst) - before,
+            0,
+            "the relay was polled for messages the session could write"
+        );
+        drop(sender);
+        // The stream's FIN reaches the socket through the relay (write shutdown); the peer's
+        // own FIN then ends the join.
+        let mut rest = Vec::new();
+        peer.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty());
+        peer.shutdown().await.unwrap();
+        let report = tokio::time::timeout(Duration::from_secs(30), relay)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(report.error.is_none(), "{:?}", report.error);
+        assert_eq!((report.a_to_b, report.b_to_a), (1005, 0));
+    }
+
+    /// A lent socket that fills up (its reader is away): the session writes what fits, the
+    /// relay takes the rest from the queue and waits for room, and the session writes again
+    /// once the relay waits on the stream. Every byte arrives once and in order, in bursts
+    /// that leave the socket full again and again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_lent_socket_keeps_the_order() {
+        const BURST: usize = 3 << 20;
+        const BURSTS: usize = 4;
+        let (client, mut incoming) = session_pair();
+        let mut sender = client.open_stream().unwrap();
+        sender.write_all(b"x").await.unwrap();
+        let mut receiver = incoming.accept().await.unwrap();
+        let (ours, mut peer) = tcp_pair().await;
+        let relay = tokio::spawn(async move {
+            join_mux_tcp(&mut receiver, ours, Duration::from_secs(10)).await
+        });
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                // Away for a while after each 1 MiB: the socket fills meanwhile.
+                if got.len() % (1 << 20) < buf.len() {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                match peer.read(&mut buf).await.unwrap() {
+                    0 => break,
+                    n => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            peer.shutdown().await.unwrap();
+            got
+        });
+        let mut expected = b"x".to_vec();
+        for k in 0..BURSTS {
+            // Small and large writes: small frames, and frames split across reads.
+            let burst = pattern(BURST, k as u8);
+            for piece in burst.chunks(if k % 2 == 0 { 1000 } else { 100_000 }) {
+                sender.write_all(piece).await.unwrap();
+            }
+            expected.extend_from_slice(&burst);
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        drop(sender);
+        let got = tokio::time::timeout(Duration::from_secs(60), reader)
+            .await
+            .expect("relay stalled")
+            .unwrap();
+        assert_eq!(got.len(), expected.len());
+        assert!(got == expected, "bytes lost, repeated or reordered");
+        let report = relay.await.unwrap();
+        assert!(report.error.is_none(), "{:?}", report.error);
+        assert_eq!(report.a_to_b, expected.len() as u64);
+    }
+
+    /// After one side's FIN the join lingers only while the other direction moves: bytes the
+    /// session writes to a lent socket count as movement, so a response still trickling in
+    /// after the request's FIN is not cut off.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bytes_written_by_the_session_keep_the_linger_alive() {
+        const LINGER: Duration = Duration::from_millis(500);
+        let (client, mut incoming) = session_pair();
+        let mut sender = client.open_stream().unwrap();
+        sender.write_all(b"start").await.unwrap();
+        let mut receiver = incoming.accept().await.unwrap();
+        let (ours, mut peer) = tcp_pair().await;
+        let relay = tokio::spawn(async move { join_mux_tcp(&mut receiver, ours, LINGER).await });
+        let mut buf = [0u8; 5];
+        peer.read_exact(&mut buf).await.unwrap();
+        // The socket's side is done: from now on the join lingers.
+        peer.shutdown().await.unwrap();
+        for i in 0..30u8 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            sender.write_all(&[i; 10]).await.unwrap();
+        }
+        drop(sender);
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(30), peer.read_to_end(&mut rest))
+            .await
+            .unwrap()
+            .unwrap();
+        let expected: Vec<u8> = (0..30u8).flat_map(|i| [i; 10]).collect();
+        assert!(
+            rest == expected,
+            "got {} of {} bytes",
+            rest.len(),
+            expected.len()
+        );
+        let report = relay.await.unwrap();
+        assert_eq!((report.a_to_b, report.b_to_a), (305, 0));
     }
 
     fn pattern(len: usize, seed: u8) -> Vec<u8> {

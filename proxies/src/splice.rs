@@ -39,7 +39,7 @@ use transports::mux::MuxStream;
 use transports::sniff::Rewind;
 use transports::{AsyncStream, BoxStream};
 
-use crate::mux_relay::join_mux;
+use crate::mux_relay::{join_mux, join_mux_tcp};
 use crate::relay::{join_report, PumpReport};
 
 /// Joins two unwrapped connections, with `splice(2)` when both are TCP sockets on Linux, else
@@ -71,17 +71,13 @@ async fn join_buffered(a: BoxStream, b: BoxStream, linger: Duration) -> PumpRepo
         return join_report(&mut a, &mut b, linger).await;
     }
     let a = match take::<MuxStream>(a) {
-        Ok(mut mux) => {
-            let mut b = b;
-            return join_mux(&mut mux, &mut b, linger).await;
-        }
+        Ok(mut mux) => return join_mux_any(&mut mux, b, linger).await,
         Err(a) => a,
     };
     match take::<MuxStream>(b) {
         Ok(mut mux) => {
-            let mut a = a;
             // `join_mux` counts from the stream: swap to report from `a`'s side.
-            let r = join_mux(&mut mux, &mut a, linger).await;
+            let r = join_mux_any(&mut mux, a, linger).await;
             PumpReport {
                 a_to_b: r.b_to_a,
                 b_to_a: r.a_to_b,
@@ -92,6 +88,15 @@ async fn join_buffered(a: BoxStream, b: BoxStream, linger: Duration) -> PumpRepo
             let mut a = a;
             join_report(&mut a, &mut b, linger).await
         }
+    }
+}
+
+/// [`join_mux_tcp`] when `other` is a bare TCP socket (the session may then write to it
+/// itself), else [`join_mux`].
+async fn join_mux_any(mux: &mut MuxStream, other: BoxStream, linger: Duration) -> PumpReport {
+    match take::<TcpStream>(other) {
+        Ok(tcp) => join_mux_tcp(mux, tcp, linger).await,
+        Err(mut other) => join_mux(mux, &mut other, linger).await,
     }
 }
 

@@ -142,6 +142,7 @@ where
             closed: false,
             remote_go_away: false,
             ping: None,
+            through: Vec::new(),
         }),
         writer_wake: Notify::new(),
         drained: Notify::new(),
@@ -261,6 +262,9 @@ struct Inner {
     remote_go_away: bool,
     /// The outstanding keepalive ping: its id and who waits for the answer.
     ping: Option<(u32, oneshot::Sender<()>)>,
+    /// Streams whose queued payload the session's reader writes to their lent socket itself
+    /// once it has read all it can (`session::write_through`), each once.
+    through: Vec<u32>,
 }
 
 impl Inner {
@@ -313,6 +317,19 @@ struct StreamSlot {
     reset: bool,
     read_waker: Option<Waker>,
     write_waker: Option<Waker>,
+    /// The socket the stream's relay writes its payload to, for the session's reader to write
+    /// to itself while the relay waits with nothing queued ([`MuxStream::attach_sink`]).
+    sink: Option<Sink>,
+    /// Listed in `Inner::through`.
+    through_listed: bool,
+}
+
+/// A relay's socket, lent to the session's reader ([`MuxStream::attach_sink`]).
+#[derive(Debug)]
+struct Sink {
+    tcp: Arc<tokio::net::TcpStream>,
+    /// Bytes the reader wrote to `tcp` (the relay's count misses them).
+    written: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl StreamSlot {
@@ -329,6 +346,25 @@ impl StreamSlot {
             reset: false,
             read_waker: None,
             write_waker: None,
+            sink: None,
+            through_listed: false,
+        }
+    }
+
+    /// Window to re-grant now that the reader has consumed bytes (hashicorp
+    /// `sendWindowUpdate`: only once at least half the max window can be re-granted, and not
+    /// after the stream's end), already added to `recv_window`.
+    fn regrant(&mut self, max_window: u32) -> Option<u32> {
+        // recv_len fits in u32 because it never exceeds the window.
+        let buffered = u32::try_from(self.recv_len).unwrap_or(u32::MAX);
+        let delta = max_window
+            .saturating_sub(buffered)
+            .saturating_sub(self.recv_window);
+        if delta >= max_window / 2 && !self.remote_fin && !self.reset {
+            self.recv_window += delta;
+            Some(delta)
+        } else {
+            None
         }
     }
 

@@ -1,14 +1,16 @@
 //! The session driver task: one reader, one writer and one keepalive loop, run
 //! concurrently inside a single spawned task (see the module doc of `mux`).
 
+use std::collections::VecDeque;
 use std::future::Future;
-use std::io;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -67,7 +69,12 @@ where
             reader_first = !reader_first;
             for reader_turn in [reader_first, !reader_first] {
                 let polled = if reader_turn {
-                    read.as_mut().poll(cx)
+                    let polled = read.as_mut().poll(cx);
+                    if polled.is_pending() {
+                        // All read that could be: hand queued payload to lent sockets.
+                        write_through(&shared);
+                    }
+                    polled
                 } else {
                     write.as_mut().poll(cx)
                 };
@@ -223,7 +230,8 @@ async fn on_stream_frame<R: AsyncRead + Unpin>(
             }
             continue;
         }
-        let mut inner = shared.lock();
+        let mut guard = shared.lock();
+        let inner = &mut *guard;
         if let Some(slot) = inner.streams.get_mut(&h.stream_id) {
             if !charged {
                 // Only this task shrinks the window, so the check above still holds.
@@ -235,7 +243,13 @@ async fn on_stream_frame<R: AsyncRead + Unpin>(
                 let reader_waiting = slot.recv.is_empty() && slot.read_waker.is_some();
                 slot.recv
                     .push_back(piece.for_queue(&mut slot.last_chunk, reader_waiting));
-                if let Some(w) = slot.read_waker.take() {
+                if slot.sink.is_some() && slot.read_waker.is_some() {
+                    // The reader waits with nothing taken: written for it (`write_through`).
+                    if !slot.through_listed {
+                        slot.through_listed = true;
+                        inner.through.push(h.stream_id);
+                    }
+                } else if let Some(w) = slot.read_waker.take() {
                     w.wake();
                 }
             }
@@ -247,6 +261,80 @@ async fn on_stream_frame<R: AsyncRead + Unpin>(
         if left == 0 {
             return Ok(());
         }
+    }
+}
+
+/// Writes the payload queued for streams with a lent socket ([`MuxStream::attach_sink`])
+/// whose relay waits on them, as far as each socket takes it without blocking: called when
+/// the session's reader has read all the transport had, so each stream's payload of that read
+/// goes out in one vectored write, as its relay would have written it. A stream whose relay
+/// took anything since it was listed is skipped (its relay was woken and writes it); whatever
+/// a socket does not take stays queued, in order, and its relay is woken for it.
+fn write_through(shared: &Shared) {
+    let mut guard = shared.lock();
+    let inner = &mut *guard;
+    if inner.through.is_empty() {
+        return;
+    }
+    let max_window = shared.config.max_stream_window;
+    let mut granted = false;
+    for id in inner.through.drain(..) {
+        let Some(slot) = inner.streams.get_mut(&id) else {
+            continue;
+        };
+        slot.through_listed = false;
+        let (Some(sink), true) = (&slot.sink, slot.read_waker.is_some()) else {
+            continue;
+        };
+        let mut iov = [IoSlice::new(&[]); MAX_THROUGH_IOV];
+        let k = iov.len().min(slot.recv.len());
+        for (v, b) in iov.iter_mut().zip(&slot.recv) {
+            *v = IoSlice::new(b);
+        }
+        // Any error (would block, or the socket's own) leaves the bytes to the relay, which
+        // waits for the socket or meets the error itself.
+        let n = match k {
+            1 => sink.tcp.try_write(&slot.recv[0]),
+            _ => sink.tcp.try_write_vectored(&iov[..k]),
+        }
+        .unwrap_or(0);
+        if n > 0 {
+            sink.written.fetch_add(n as u64, Ordering::Relaxed);
+            slot.recv_len -= n;
+            advance(&mut slot.recv, n);
+            if let Some(delta) = slot.regrant(max_window) {
+                inner
+                    .out
+                    .push(Header::new(FrameType::WindowUpdate, 0, id, delta), &[]);
+                granted = true;
+            }
+        }
+        if !slot.recv.is_empty() {
+            if let Some(w) = slot.read_waker.take() {
+                w.wake();
+            }
+        }
+    }
+    if granted {
+        shared.writer_wake.notify_one();
+    }
+}
+
+/// Slices per write in [`write_through`] (as `proxies::mux_relay`'s vectored writes).
+const MAX_THROUGH_IOV: usize = 64;
+
+/// Drops the first `n` written bytes of `queue`.
+fn advance(queue: &mut VecDeque<Bytes>, mut n: usize) {
+    while n > 0 {
+        let Some(front) = queue.front_mut() else {
+            return;
+        };
+        if n < front.len() {
+            front.advance(n);
+            return;
+        }
+        n -= front.len();
+        queue.pop_front();
     }
 }
 

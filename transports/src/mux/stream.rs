@@ -10,17 +10,21 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use std::collections::VecDeque;
 
-use bytes::{Buf, BufMut, Bytes};
+use bytes::buf::Limit;
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use tokio::io::Interest;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio_util::io::poll_read_buf;
 
 use super::frame::{self, FrameType, Header};
-use super::{session_closed, Shared, StreamSlot, MAX_DATA_FRAME, OUT_HIGH_WATER};
+use super::{session_closed, Shared, Sink, StreamSlot, MAX_DATA_FRAME, OUT_HIGH_WATER};
 
 /// A multiplexed logical connection.
 #[derive(Debug)]
@@ -101,14 +105,10 @@ impl MuxStream {
         }
         let n = take(slot);
         slot.recv_len -= n;
-        // hashicorp `sendWindowUpdate`: re-grant what was consumed once it is worth it.
-        // recv_len fits in u32 because it never exceeds the window.
-        let buffered = u32::try_from(slot.recv_len).unwrap_or(u32::MAX);
-        let delta = max_window
-            .saturating_sub(buffered)
-            .saturating_sub(slot.recv_window);
-        if delta >= max_window / 2 && !slot.remote_fin && !slot.reset {
-            slot.recv_window += delta;
+        // Taken: until it waits again, the session must not write for this reader
+        // (`MuxStream::attach_sink`); it wakes nobody meanwhile either.
+        slot.read_waker = None;
+        if let Some(delta) = slot.regrant(max_window) {
             inner
                 .out
                 .push(Header::new(FrameType::WindowUpdate, 0, self.id, delta), &[]);
@@ -137,6 +137,51 @@ impl MuxStream {
     where
         R: AsyncRead + Unpin + ?Sized,
     {
+        self.poll_frame_from(cx, max, |cx, out| poll_read_buf(Pin::new(src), cx, out))
+    }
+
+    /// [`MuxStream::poll_write_from`] for a TCP socket shared with the session's reader
+    /// ([`MuxStream::attach_sink`]), read through a shared reference.
+    pub fn poll_write_from_tcp(
+        &mut self,
+        cx: &mut Context<'_>,
+        src: &TcpStream,
+        max: usize,
+    ) -> Poll<io::Result<usize>> {
+        self.poll_frame_from(cx, max, |cx, out| loop {
+            ready!(src.poll_read_ready(cx))?;
+            let want = out.remaining_mut();
+            let mut got = None;
+            // `try_io` clears the readiness when its closure would block. A short read also
+            // shows the socket drained (epoll is edge-triggered), and tokio's own `poll_read`
+            // clears the readiness then; without that, every message cost a second `recvfrom`
+            // that could only find nothing (bench/NOTES.md, "Writing through").
+            let r = src.try_io(Interest::READABLE, || {
+                let n = src.try_read_buf(&mut *out)?;
+                got = Some(n);
+                if n > 0 && n < want {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(())
+            });
+            if let Some(n) = got {
+                return Poll::Ready(Ok(n));
+            }
+            match r {
+                Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Poll::Ready(Err(e)),
+                // The readiness was stale, and is cleared: wait again.
+                _ => continue,
+            }
+        })
+    }
+
+    /// The body of [`MuxStream::poll_write_from`]: `read` fills the frame's payload.
+    fn poll_frame_from(
+        &mut self,
+        cx: &mut Context<'_>,
+        max: usize,
+        read: impl FnOnce(&mut Context<'_>, &mut Limit<&mut BytesMut>) -> Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
         let mut guard = self.shared.lock();
         let inner = &mut *guard;
         let window = ready!(writable(inner, self.id, cx))?;
@@ -146,7 +191,7 @@ impl MuxStream {
         out.reserve(frame::HEADER_LEN + limit);
         // The header's place; its length is known after the read.
         out.put_bytes(0, frame::HEADER_LEN);
-        match poll_read_buf(Pin::new(src), cx, &mut (&mut *out).limit(limit)) {
+        match read(cx, &mut (&mut *out).limit(limit)) {
             Poll::Ready(Ok(n)) if n > 0 => {
                 // n <= limit <= MAX_DATA_FRAME, so it fits in u32.
                 let len = n as u32;
@@ -162,6 +207,31 @@ impl MuxStream {
                 out.truncate(start);
                 other
             }
+        }
+    }
+
+    /// Lends `tcp`, the socket this stream's payload is relayed to, to the session: payload
+    /// that arrives while this stream's reader waits on an empty queue (a relay that has
+    /// written everything it took) is not handed to the reader but written to `tcp` by the
+    /// session itself, once its reader has read all the transport had, as much as the socket
+    /// takes without blocking; the bytes are added to `written`. Anything the socket does not
+    /// take stays queued, in order, and the reader is woken for it. This spares the relay a
+    /// wake-up and a poll per message (bench/NOTES.md, "Writing through").
+    ///
+    /// Only for a relay that writes nothing to `tcp` except what it reads from this stream,
+    /// and only while it has nothing taken and unwritten whenever it waits for this stream;
+    /// [`MuxStream::detach_sink`] (or dropping the stream) ends the loan.
+    pub fn attach_sink(&self, tcp: Arc<TcpStream>, written: Arc<AtomicU64>) {
+        if let Some(slot) = self.shared.lock().streams.get_mut(&self.id) {
+            slot.sink = Some(Sink { tcp, written });
+        }
+    }
+
+    /// Ends [`MuxStream::attach_sink`]'s loan: the session's reader no longer writes to the
+    /// socket once this returns.
+    pub fn detach_sink(&self) {
+        if let Some(slot) = self.shared.lock().streams.get_mut(&self.id) {
+            slot.sink = None;
         }
     }
 }
