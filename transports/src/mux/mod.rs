@@ -20,7 +20,10 @@
 //! frames, fills per-stream buffers, answers pings, queues inbound streams), the writer
 //! (drains the shared outbound buffer into the socket, coalescing frames) and the
 //! keepalive pinger. [`MuxStream`]s and the clonable [`MuxHandle`] share one mutex-guarded
-//! state with the driver; it is never held across an await. Dropping a stream sends FIN
+//! state with the driver; it is never held across an await. A stream's relay may lend the
+//! driver its TCP socket ([`MuxStream::attach_sink`]): payload for a relay that waits with
+//! nothing taken is then written to that socket by the driver itself, once per read batch,
+//! instead of waking the relay for it. Dropping a stream sends FIN
 //! (Go's `Close` semantics); the session ends on EOF, IO or protocol error, keepalive
 //! timeout, [`MuxHandle::close`] or cancellation of the parent token.
 

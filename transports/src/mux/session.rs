@@ -11,7 +11,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -291,13 +291,25 @@ fn write_through(shared: &Shared) {
         for (v, b) in iov.iter_mut().zip(&slot.recv) {
             *v = IoSlice::new(b);
         }
+        let len: usize = iov[..k].iter().map(|v| v.len()).sum();
+        let tcp = &sink.tcp;
+        let mut wrote = 0;
         // Any error (would block, or the socket's own) leaves the bytes to the relay, which
-        // waits for the socket or meets the error itself.
-        let n = match k {
-            1 => sink.tcp.try_write(&slot.recv[0]),
-            _ => sink.tcp.try_write_vectored(&iov[..k]),
-        }
-        .unwrap_or(0);
+        // waits for the socket or meets the error itself. A short write shows the send buffer
+        // full: reported as "would block" to `try_io`, which then clears the socket's
+        // readiness (as tokio's own `poll_write` does), so the relay waits for room instead of
+        // first trying once more for nothing.
+        let _ = tcp.try_io(Interest::WRITABLE, || {
+            wrote = match k {
+                1 => tcp.try_write(&slot.recv[0])?,
+                _ => tcp.try_write_vectored(&iov[..k])?,
+            };
+            if wrote < len {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(())
+        });
+        let n = wrote;
         if n > 0 {
             sink.written.fetch_add(n as u64, Ordering::Relaxed);
             slot.recv_len -= n;
