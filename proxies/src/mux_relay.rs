@@ -28,10 +28,11 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use futures::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, Interest};
 use tokio::net::TcpStream;
+use transports::mux::lent::{self, advance};
 use transports::mux::MuxStream;
 
 use crate::relay::{drive_join, poll_flush_written, poll_half_close, PumpReport};
@@ -81,9 +82,9 @@ pub async fn join_mux_tcp(mux: &mut MuxStream, tcp: TcpStream, linger: Duration)
     let mut tcp = SharedTcp(Arc::new(tcp));
     let through = Arc::new(AtomicU64::new(0));
     mux.attach_sink(tcp.0.clone(), through.clone());
-    let lent = Lent(mux);
+    let loan = Lent(mux);
     join_with(
-        &mut *lent.0,
+        &mut *loan.0,
         &mut tcp,
         |cx, tcp, mux| mux.poll_write_from_tcp(cx, &tcp.0, MAX_READ),
         Some(&through),
@@ -132,47 +133,15 @@ where
 /// references, with tokio's readiness as `TcpStream`'s own `AsyncWrite` uses it.
 struct SharedTcp(Arc<TcpStream>);
 
-impl SharedTcp {
-    /// One write of up to `len` bytes through `write`, once the socket is writable.
-    fn poll_write_with(
-        &self,
-        cx: &mut Context<'_>,
-        len: usize,
-        mut write: impl FnMut(&TcpStream) -> io::Result<usize>,
-    ) -> Poll<io::Result<usize>> {
-        loop {
-            ready!(self.0.poll_write_ready(cx))?;
-            let mut wrote = None;
-            // As tokio's own `poll_write`: a short write shows the send buffer full, so the
-            // readiness is cleared (`try_io` clears it when its closure would block) and the
-            // next write waits for room instead of trying once more for nothing.
-            let r = self.0.try_io(Interest::WRITABLE, || {
-                let n = write(&self.0)?;
-                wrote = Some(n);
-                if n > 0 && n < len {
-                    return Err(io::ErrorKind::WouldBlock.into());
-                }
-                Ok(())
-            });
-            if let Some(n) = wrote {
-                return Poll::Ready(Ok(n));
-            }
-            match r {
-                Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Poll::Ready(Err(e)),
-                // The readiness was stale, and is cleared: wait again.
-                _ => continue,
-            }
-        }
-    }
-}
-
 impl AsyncWrite for SharedTcp {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_write_with(cx, buf.len(), |tcp| tcp.try_write(buf))
+        lent::poll_op(&self.0, cx, Interest::WRITABLE, buf.len(), || {
+            self.0.try_write(buf)
+        })
     }
 
     fn poll_write_vectored(
@@ -181,7 +150,9 @@ impl AsyncWrite for SharedTcp {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let len = bufs.iter().map(|b| b.len()).sum();
-        self.poll_write_with(cx, len, |tcp| tcp.try_write_vectored(bufs))
+        lent::poll_op(&self.0, cx, Interest::WRITABLE, len, || {
+            self.0.try_write_vectored(bufs)
+        })
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -385,21 +356,6 @@ where
         k += 1;
     }
     writer.poll_write_vectored(cx, &iov[..k])
-}
-
-/// Drops the first `n` written bytes of `chunks`.
-fn advance(chunks: &mut VecDeque<Bytes>, mut n: usize) {
-    while n > 0 {
-        let Some(front) = chunks.front_mut() else {
-            return;
-        };
-        if n < front.len() {
-            front.advance(n);
-            return;
-        }
-        n -= front.len();
-        chunks.pop_front();
-    }
 }
 
 #[cfg(test)]

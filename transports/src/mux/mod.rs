@@ -28,6 +28,7 @@
 //! timeout, [`MuxHandle::close`] or cancellation of the parent token.
 
 pub(crate) mod frame;
+pub mod lent;
 mod reader;
 mod session;
 mod stream;
@@ -149,6 +150,7 @@ where
         }),
         writer_wake: Notify::new(),
         drained: Notify::new(),
+        through_due: Default::default(),
         done: cancel.child_token(),
         config,
     });
@@ -236,6 +238,9 @@ struct Shared {
     writer_wake: Notify,
     /// The writer drained the outbound buffer (reader backpressure).
     drained: Notify,
+    /// `Inner::through` is not empty: checked before taking the lock each time the reader
+    /// waits, which is once per batch of frames. Set and cleared by the driver task only.
+    through_due: std::sync::atomic::AtomicBool,
     /// Cancelled when the session must end or has ended.
     done: CancellationToken,
     config: MuxConfig,

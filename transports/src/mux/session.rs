@@ -1,7 +1,6 @@
 //! The session driver task: one reader, one writer and one keepalive loop, run
 //! concurrently inside a single spawned task (see the module doc of `mux`).
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
@@ -10,12 +9,13 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::frame::{self, FrameType, Header};
+use super::lent;
 use super::reader::{FrameReader, ReadError};
 use super::{MuxStream, Shared, StreamSlot, INITIAL_STREAM_WINDOW, OUT_HARD_CAP};
 
@@ -248,6 +248,7 @@ async fn on_stream_frame<R: AsyncRead + Unpin>(
                     if !slot.through_listed {
                         slot.through_listed = true;
                         inner.through.push(h.stream_id);
+                        shared.through_due.store(true, Ordering::Relaxed);
                     }
                 } else if let Some(w) = slot.read_waker.take() {
                     w.wake();
@@ -271,11 +272,11 @@ async fn on_stream_frame<R: AsyncRead + Unpin>(
 /// took anything since it was listed is skipped (its relay was woken and writes it); whatever
 /// a socket does not take stays queued, in order, and its relay is woken for it.
 fn write_through(shared: &Shared) {
-    let mut guard = shared.lock();
-    let inner = &mut *guard;
-    if inner.through.is_empty() {
+    if !shared.through_due.swap(false, Ordering::Relaxed) {
         return;
     }
+    let mut guard = shared.lock();
+    let inner = &mut *guard;
     let max_window = shared.config.max_stream_window;
     let mut granted = false;
     for id in inner.through.drain(..) {
@@ -293,27 +294,17 @@ fn write_through(shared: &Shared) {
         }
         let len: usize = iov[..k].iter().map(|v| v.len()).sum();
         let tcp = &sink.tcp;
-        let mut wrote = 0;
         // Any error (would block, or the socket's own) leaves the bytes to the relay, which
-        // waits for the socket or meets the error itself. A short write shows the send buffer
-        // full: reported as "would block" to `try_io`, which then clears the socket's
-        // readiness (as tokio's own `poll_write` does), so the relay waits for room instead of
-        // first trying once more for nothing.
-        let _ = tcp.try_io(Interest::WRITABLE, || {
-            wrote = match k {
-                1 => tcp.try_write(&slot.recv[0])?,
-                _ => tcp.try_write_vectored(&iov[..k])?,
-            };
-            if wrote < len {
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            Ok(())
-        });
-        let n = wrote;
+        // waits for the socket or meets the error itself.
+        let n = lent::try_op(tcp, Interest::WRITABLE, len, || match k {
+            1 => tcp.try_write(&slot.recv[0]),
+            _ => tcp.try_write_vectored(&iov[..k]),
+        })
+        .unwrap_or(0);
         if n > 0 {
             sink.written.fetch_add(n as u64, Ordering::Relaxed);
             slot.recv_len -= n;
-            advance(&mut slot.recv, n);
+            lent::advance(&mut slot.recv, n);
             if let Some(delta) = slot.regrant(max_window) {
                 inner
                     .out
@@ -334,21 +325,6 @@ fn write_through(shared: &Shared) {
 
 /// Slices per write in [`write_through`] (as `proxies::mux_relay`'s vectored writes).
 const MAX_THROUGH_IOV: usize = 64;
-
-/// Drops the first `n` written bytes of `queue`.
-fn advance(queue: &mut VecDeque<Bytes>, mut n: usize) {
-    while n > 0 {
-        let Some(front) = queue.front_mut() else {
-            return;
-        };
-        if n < front.len() {
-            front.advance(n);
-            return;
-        }
-        n -= front.len();
-        queue.pop_front();
-    }
-}
 
 fn apply_close_flags(slot: &mut StreamSlot, h: Header) {
     if h.has(frame::FIN) {

@@ -148,30 +148,11 @@ impl MuxStream {
         src: &TcpStream,
         max: usize,
     ) -> Poll<io::Result<usize>> {
-        self.poll_frame_from(cx, max, |cx, out| loop {
-            ready!(src.poll_read_ready(cx))?;
+        self.poll_frame_from(cx, max, |cx, out| {
             let want = out.remaining_mut();
-            let mut got = None;
-            // `try_io` clears the readiness when its closure would block. A short read also
-            // shows the socket drained (epoll is edge-triggered), and tokio's own `poll_read`
-            // clears the readiness then; without that, every message cost a second `recvfrom`
-            // that could only find nothing (bench/NOTES.md, "Writing through").
-            let r = src.try_io(Interest::READABLE, || {
-                let n = src.try_read_buf(&mut *out)?;
-                got = Some(n);
-                if n > 0 && n < want {
-                    return Err(io::ErrorKind::WouldBlock.into());
-                }
-                Ok(())
-            });
-            if let Some(n) = got {
-                return Poll::Ready(Ok(n));
-            }
-            match r {
-                Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Poll::Ready(Err(e)),
-                // The readiness was stale, and is cleared: wait again.
-                _ => continue,
-            }
+            super::lent::poll_op(src, cx, Interest::READABLE, want, || {
+                src.try_read_buf(&mut *out)
+            })
         })
     }
 
